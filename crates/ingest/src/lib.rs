@@ -1,0 +1,1 @@
+//! Decoders for pushed logs (Loki push JSON and protobuf)

@@ -1,0 +1,1 @@
+//! LogQL, the language only: lexer, parser, AST, printer

@@ -1,0 +1,1 @@
+//! LogQL runtime: per-line pipeline stages and query evaluation

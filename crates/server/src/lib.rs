@@ -1,0 +1,1 @@
+//! strata's HTTP API (Loki-compatible)
