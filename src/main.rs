@@ -1,1 +1,108 @@
-fn main() {}
+//! The `strata` command: `serve` runs the server, `query` and `ingest` talk to
+//! one (or, for `ingest --data-dir`, write a data directory directly).
+
+mod cli;
+mod config;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "strata",
+    version,
+    about = "Log aggregation: ingest, store and query logs (Loki-compatible)"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (Loki HTTP API on 127.0.0.1:3100, data under ./data).
+    Serve(ServeArgs),
+    /// Run a LogQL query against a server, like logcli.
+    Query(cli::query::QueryArgs),
+    /// Bulk-load plain-text or JSON-lines files into a server or a data directory.
+    Ingest(cli::ingest::IngestArgs),
+    /// Print the version.
+    Version,
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// YAML configuration file (see docs/configuration.md).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Data directory [default: ./data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:3100].
+    #[arg(long)]
+    listen: Option<String>,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Query(args) => cli::query::run(args),
+        Command::Ingest(args) => cli::ingest::run(args),
+        Command::Version => {
+            println!("strata {}", env!("CARGO_PKG_VERSION"));
+            Ok(())
+        }
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(path) => config::Config::load(path)?,
+        None => config::Config::default(),
+    };
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .or_else(|| config.log_level.clone())
+        .unwrap_or_else(|| "info".to_string());
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .init();
+    let data_dir = args
+        .data_dir
+        .or_else(|| config.data_dir.clone())
+        .unwrap_or_else(|| PathBuf::from("./data"));
+    let listen = args
+        .listen
+        .or_else(|| config.listen.clone())
+        .unwrap_or_else(|| "127.0.0.1:3100".to_string());
+    let storage_config = config.storage_config(data_dir.clone())?;
+    let limits = config.server_limits()?;
+    let storage = Arc::new(
+        strata_storage::Storage::open(storage_config)
+            .with_context(|| format!("cannot open data directory {}", data_dir.display()))?,
+    );
+    let background = storage.start_background();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let address = listener.local_addr()?;
+        tracing::info!(%address, data_dir = %data_dir.display(), "strata is listening");
+        // Tests and scripts read the bound address from this line.
+        println!("listening on http://{address}");
+        let state = strata_server::AppState::new(storage.clone(), limits);
+        strata_server::serve(listener, state)
+            .await
+            .context("server failed")
+    })?;
+    drop(background);
+    Ok(())
+}

@@ -14,7 +14,11 @@ pub struct Entry {
 
 impl Entry {
     pub fn new(ts_ns: i64, line: impl Into<String>) -> Entry {
-        Entry { ts_ns, line: line.into(), metadata: Vec::new() }
+        Entry {
+            ts_ns,
+            line: line.into(),
+            metadata: Vec::new(),
+        }
     }
 
     /// Bytes this entry accounts for in limits and metrics: line plus metadata.

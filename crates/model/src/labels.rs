@@ -17,7 +17,11 @@ pub struct LabelLimits {
 
 impl Default for LabelLimits {
     fn default() -> Self {
-        LabelLimits { max_labels: 15, max_name_len: 1024, max_value_len: 2048 }
+        LabelLimits {
+            max_labels: 15,
+            max_name_len: 1024,
+            max_value_len: 2048,
+        }
     }
 }
 
@@ -31,12 +35,26 @@ pub enum LabelsError {
     BadName(String),
     #[error("duplicate label name {0:?}")]
     Duplicate(String),
-    #[error("stream has {count} labels, more than the limit of {limit} (max_label_names_per_series)")]
+    #[error(
+        "stream has {count} labels, more than the limit of {limit} (max_label_names_per_series)"
+    )]
     TooMany { count: usize, limit: usize },
-    #[error("label name {name:?} is {len} bytes, longer than the limit of {limit} (max_label_name_length)")]
-    NameTooLong { name: String, len: usize, limit: usize },
-    #[error("value of label {name:?} is {len} bytes, longer than the limit of {limit} (max_label_value_length)")]
-    ValueTooLong { name: String, len: usize, limit: usize },
+    #[error(
+        "label name {name:?} is {len} bytes, longer than the limit of {limit} (max_label_name_length)"
+    )]
+    NameTooLong {
+        name: String,
+        len: usize,
+        limit: usize,
+    },
+    #[error(
+        "value of label {name:?} is {len} bytes, longer than the limit of {limit} (max_label_value_length)"
+    )]
+    ValueTooLong {
+        name: String,
+        len: usize,
+        limit: usize,
+    },
     #[error("label {0:?} has an empty value")]
     EmptyValue(String),
 }
@@ -63,7 +81,11 @@ impl Labels {
     /// Parses Loki's label string `{name="value", ...}` (Prometheus syntax,
     /// values with Go string escapes).
     pub fn parse(text: &str) -> Result<Labels, LabelsError> {
-        LabelParser { text: text.as_bytes(), pos: 0 }.parse()
+        LabelParser {
+            text: text.as_bytes(),
+            pos: 0,
+        }
+        .parse()
     }
 
     /// Checks names, duplicates, emptiness and limits. Entries with an empty
@@ -74,17 +96,28 @@ impl Labels {
             return Err(LabelsError::Empty);
         }
         if self.0.len() > limits.max_labels {
-            return Err(LabelsError::TooMany { count: self.0.len(), limit: limits.max_labels });
+            return Err(LabelsError::TooMany {
+                count: self.0.len(),
+                limit: limits.max_labels,
+            });
         }
         for (index, (name, value)) in self.0.iter().enumerate() {
             if name.len() > limits.max_name_len {
-                return Err(LabelsError::NameTooLong { name: truncate(name), len: name.len(), limit: limits.max_name_len });
+                return Err(LabelsError::NameTooLong {
+                    name: truncate(name),
+                    len: name.len(),
+                    limit: limits.max_name_len,
+                });
             }
             if !is_valid_label_name(name) {
                 return Err(LabelsError::BadName(truncate(name)));
             }
             if value.len() > limits.max_value_len {
-                return Err(LabelsError::ValueTooLong { name: name.clone(), len: value.len(), limit: limits.max_value_len });
+                return Err(LabelsError::ValueTooLong {
+                    name: name.clone(),
+                    len: value.len(),
+                    limit: limits.max_value_len,
+                });
             }
             if index > 0 && self.0[index - 1].0 == *name {
                 return Err(LabelsError::Duplicate(name.clone()));
@@ -95,11 +128,19 @@ impl Labels {
 
     /// The same set without pairs whose value is empty.
     pub fn without_empty_values(self) -> Labels {
-        Labels(self.0.into_iter().filter(|(_, value)| !value.is_empty()).collect())
+        Labels(
+            self.0
+                .into_iter()
+                .filter(|(_, value)| !value.is_empty())
+                .collect(),
+        )
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -174,7 +215,10 @@ struct LabelParser<'a> {
 
 impl LabelParser<'_> {
     fn error(&self, reason: &'static str) -> LabelsError {
-        LabelsError::Syntax { pos: self.pos, reason }
+        LabelsError::Syntax {
+            pos: self.pos,
+            reason,
+        }
     }
 
     fn skip_space(&mut self) {
@@ -225,7 +269,9 @@ impl LabelParser<'_> {
     fn name(&mut self) -> Result<String, LabelsError> {
         self.skip_space();
         let start = self.pos;
-        while self.pos < self.text.len() && (self.text[self.pos].is_ascii_alphanumeric() || self.text[self.pos] == b'_') {
+        while self.pos < self.text.len()
+            && (self.text[self.pos].is_ascii_alphanumeric() || self.text[self.pos] == b'_')
+        {
             self.pos += 1;
         }
         if start == self.pos {
@@ -303,12 +349,25 @@ mod tests {
     #[test]
     fn validation() {
         let limits = LabelLimits::default();
-        let check = |text: &str| Labels::parse(text).unwrap().validate(&limits).map_err(|e| e.to_string());
+        let check = |text: &str| {
+            Labels::parse(text)
+                .unwrap()
+                .validate(&limits)
+                .map_err(|e| e.to_string())
+        };
         assert!(check(r#"{job="x"}"#).is_ok());
         assert!(check("{}").unwrap_err().contains("at least one label"));
-        assert!(check(r#"{a="1", a="2"}"#).unwrap_err().contains("duplicate"));
+        assert!(
+            check(r#"{a="1", a="2"}"#)
+                .unwrap_err()
+                .contains("duplicate")
+        );
         let many: Vec<String> = (0..16).map(|i| format!("l{i}=\"v\"")).collect();
-        assert!(check(&format!("{{{}}}", many.join(","))).unwrap_err().contains("max_label_names_per_series"));
+        assert!(
+            check(&format!("{{{}}}", many.join(",")))
+                .unwrap_err()
+                .contains("max_label_names_per_series")
+        );
         let long = format!("{{a=\"{}\"}}", "v".repeat(2049));
         assert!(check(&long).unwrap_err().contains("max_label_value_length"));
     }

@@ -50,7 +50,11 @@ impl PartialEq for LabelMatcher {
 }
 
 impl LabelMatcher {
-    pub fn new(name: impl Into<String>, op: MatchOp, value: impl Into<String>) -> Result<LabelMatcher, MatcherError> {
+    pub fn new(
+        name: impl Into<String>,
+        op: MatchOp,
+        value: impl Into<String>,
+    ) -> Result<LabelMatcher, MatcherError> {
         let name = name.into();
         let value = value.into();
         let regex = match op {
@@ -59,13 +63,24 @@ impl LabelMatcher {
                 let regex = Regex::new(&anchored).map_err(|err| MatcherError {
                     name: name.clone(),
                     pattern: value.clone(),
-                    reason: err.to_string().lines().last().unwrap_or("").trim().to_string(),
+                    reason: err
+                        .to_string()
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .to_string(),
                 })?;
                 Some(regex)
             }
             MatchOp::Eq | MatchOp::Neq => None,
         };
-        Ok(LabelMatcher { name, op, value, regex })
+        Ok(LabelMatcher {
+            name,
+            op,
+            value,
+            regex,
+        })
     }
 
     /// Whether a label value (None when the label is absent) satisfies this matcher.

@@ -31,7 +31,8 @@ pub fn validate_tenant(tenant: &str) -> Result<(), TenantError> {
         return Err(TenantError::Reserved(tenant.to_string()));
     }
     for c in tenant.chars() {
-        let ok = c.is_ascii_alphanumeric() || matches!(c, '!' | '-' | '_' | '.' | '*' | '\'' | '(' | ')');
+        let ok = c.is_ascii_alphanumeric()
+            || matches!(c, '!' | '-' | '_' | '.' | '*' | '\'' | '(' | ')');
         if !ok {
             return Err(TenantError::BadChar(c));
         }
@@ -45,7 +46,8 @@ mod tests {
 
     #[test]
     fn tenant_rules() {
-        let check = |tenant: &str, ok: bool| assert_eq!(validate_tenant(tenant).is_ok(), ok, "{tenant}");
+        let check =
+            |tenant: &str, ok: bool| assert_eq!(validate_tenant(tenant).is_ok(), ok, "{tenant}");
         check("fake", true);
         check("team-a_1.prod", true);
         check("", false);

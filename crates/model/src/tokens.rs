@@ -62,8 +62,14 @@ mod tests {
 
     #[test]
     fn splits_on_separators() {
-        assert_eq!(tokens("GET /api/v1?x=1 200"), ["GET", "api", "v1", "x", "1", "200"]);
-        assert_eq!(tokens("trace_id=ab-12 héllo wörld"), ["trace_id", "ab", "12", "héllo", "wörld"]);
+        assert_eq!(
+            tokens("GET /api/v1?x=1 200"),
+            ["GET", "api", "v1", "x", "1", "200"]
+        );
+        assert_eq!(
+            tokens("trace_id=ab-12 héllo wörld"),
+            ["trace_id", "ab", "12", "héllo", "wörld"]
+        );
         assert!(tokens(" -- ").is_empty());
     }
 
@@ -72,7 +78,10 @@ mod tests {
         assert_eq!(guaranteed_tokens("abc123"), Vec::<&str>::new());
         assert_eq!(guaranteed_tokens("trace_id=abc123"), Vec::<&str>::new());
         assert_eq!(guaranteed_tokens(" abc123 "), ["abc123"]);
-        assert_eq!(guaranteed_tokens("user=bob status=500 "), ["bob", "status", "500"]);
+        assert_eq!(
+            guaranteed_tokens("user=bob status=500 "),
+            ["bob", "status", "500"]
+        );
     }
 
     proptest::proptest! {

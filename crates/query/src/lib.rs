@@ -1,1 +1,7 @@
-//! LogQL runtime: per-line pipeline stages and query evaluation
+//! LogQL runtime: the per-line [`pipeline`] of a log query's stages, and the
+//! [`engine`] that evaluates queries over the storage.
+
+pub mod engine;
+pub mod pipeline;
+
+pub use pipeline::{Pipeline, PipelineError, Processed, line_token_hints};

@@ -1,0 +1,264 @@
+//! The per-line runtime of LogQL log pipelines.
+//!
+//! [`Pipeline::new`] compiles a [`LogExpr`](strata_logql::LogExpr)'s stages
+//! once (regexes, literal finders, templates, patterns); [`Pipeline::process`]
+//! then runs one entry through them and returns a [`Processed`] entry, or None
+//! when a filter drops it. A `Pipeline` is immutable, `Send + Sync`, and can
+//! be shared by every thread of a query.
+//!
+//! Each stage lives in its own file and implements `StageProcessor` over an
+//! `EntryState` (the line, the working label set, the unwrapped value).
+//! Per-line failures never fail the query: they set `__error__` (and
+//! `__error_details__`) as Loki does: `JSONParserErr`, `LogfmtParserErr`,
+//! `LabelFilterErr`, `TemplateFormatErr`, `SampleExtractionErr`.
+//!
+//! When a pipeline has only line filters, [`Pipeline::matches_line`] decides
+//! without building labels or allocating; [`line_token_hints`] gives the
+//! tokens a bloom filter can use to skip chunks.
+//!
+//! ```
+//! use strata_model::Labels;
+//! use strata_query::pipeline::Pipeline;
+//! let log = strata_logql::parse_log_expr(r#"{app="x"} |= "err" | logfmt | level="error""#).unwrap();
+//! let pipeline = Pipeline::new(&log.stages).unwrap();
+//! let stream = Labels::parse(r#"{app="x"}"#).unwrap();
+//! let out = pipeline.process(0, "level=error msg=err", &stream, &[]).unwrap();
+//! assert_eq!(out.labels.to_string(), r#"{app="x", level="error", msg="err"}"#);
+//! assert!(pipeline.process(0, "level=info msg=err", &stream, &[]).is_none());
+//! ```
+
+mod decolorize;
+mod drop_keep;
+mod entry;
+mod hints;
+mod ip;
+mod json;
+mod label_filter;
+mod label_format;
+mod line_filter;
+mod line_format;
+mod logfmt;
+mod pattern;
+mod regexp;
+mod template;
+mod template_funcs;
+mod unpack;
+mod unwrap;
+
+use std::borrow::Cow;
+
+use strata_logql::Stage;
+use strata_model::Labels;
+
+use entry::{EntryState, LabelSet, Origin, StageProcessor};
+pub use hints::line_token_hints;
+use line_filter::CompiledLineFilter;
+
+/// A stage that cannot be compiled: the query is invalid (HTTP 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PipelineError {
+    #[error("invalid regex {pattern:?}: {reason}")]
+    Regex { pattern: String, reason: String },
+    #[error("invalid pattern {pattern:?}: {reason}")]
+    Pattern { pattern: String, reason: String },
+    #[error("invalid template {template:?}: {reason}")]
+    Template { template: String, reason: String },
+    #[error("invalid ip range {range:?}: {reason}")]
+    Ip { range: String, reason: String },
+    #[error("invalid json expression {0:?}")]
+    JsonExpression(String),
+    #[error("invalid label_format: {0}")]
+    LabelFormat(String),
+}
+
+impl PipelineError {
+    pub(crate) fn regex(pattern: &str, err: &regex::Error) -> PipelineError {
+        let reason = err
+            .to_string()
+            .lines()
+            .last()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        PipelineError::Regex {
+            pattern: pattern.to_string(),
+            reason,
+        }
+    }
+}
+
+/// A compiled log pipeline.
+#[derive(Debug)]
+pub struct Pipeline {
+    /// The stages in query order.
+    stages: Vec<Box<dyn StageProcessor>>,
+    /// The line filters before the first other stage, in order: they run on
+    /// the raw line before any label is built.
+    line_filters: Vec<CompiledLineFilter>,
+    /// True when the pipeline has only line filters.
+    line_filter_only: bool,
+}
+
+/// An entry that went through the pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Processed {
+    /// The line, possibly rewritten by line_format, decolorize or unpack.
+    pub line: String,
+    /// Stream labels, structured metadata and extracted labels (with
+    /// `__error__`/`__error_details__` when set), after label_format, drop and
+    /// keep; labels with empty values are left out, as Loki groups results.
+    pub labels: Labels,
+    /// The members of `labels` that came from structured metadata.
+    pub structured_metadata: Vec<(String, String)>,
+    /// The members of `labels` that stages extracted or set.
+    pub parsed: Vec<(String, String)>,
+    /// The sample value of an unwrap stage; None without one or on conversion failure.
+    pub value: Option<f64>,
+}
+
+impl Pipeline {
+    /// Compiles the stages; fails on an invalid regex, pattern or template.
+    pub fn new(stages: &[Stage]) -> Result<Pipeline, PipelineError> {
+        let mut compiled: Vec<Box<dyn StageProcessor>> = Vec::with_capacity(stages.len());
+        let mut line_filters = Vec::new();
+        let line_filter_only = stages
+            .iter()
+            .all(|stage| matches!(stage, Stage::LineFilter(_)));
+        for stage in stages {
+            let processor: Box<dyn StageProcessor> = match stage {
+                Stage::LineFilter(filter) => {
+                    let filter = CompiledLineFilter::new(filter)?;
+                    if compiled.is_empty() {
+                        line_filters.push(filter);
+                        continue;
+                    }
+                    Box::new(filter)
+                }
+                Stage::Json(params) => Box::new(json::JsonStage::new(params)?),
+                Stage::Logfmt {
+                    strict,
+                    keep_empty,
+                    params,
+                } => Box::new(logfmt::LogfmtStage::new(*strict, *keep_empty, params)),
+                Stage::Regexp(pattern) => Box::new(regexp::RegexpStage::new(pattern)?),
+                Stage::Pattern(pattern) => Box::new(pattern::PatternStage::new(pattern)?),
+                Stage::Unpack => Box::new(unpack::UnpackStage),
+                Stage::LabelFilter(filter) => {
+                    Box::new(label_filter::LabelFilterStage::new(filter)?)
+                }
+                Stage::LineFormat(template) => {
+                    Box::new(line_format::LineFormatStage::new(template)?)
+                }
+                Stage::LabelFormat(ops) => Box::new(label_format::LabelFormatStage::new(ops)?),
+                Stage::Drop(selections) => Box::new(drop_keep::DropStage::new(selections)),
+                Stage::Keep(selections) => Box::new(drop_keep::KeepStage::new(selections)),
+                Stage::Decolorize => Box::new(decolorize::DecolorizeStage),
+                Stage::Unwrap(unwrap) => Box::new(unwrap::UnwrapStage::new(unwrap)),
+            };
+            compiled.push(processor);
+        }
+        Ok(Pipeline {
+            stages: compiled,
+            line_filters,
+            line_filter_only,
+        })
+    }
+
+    /// Runs one entry through the stages; None when it is filtered out.
+    pub fn process(
+        &self,
+        ts_ns: i64,
+        line: &str,
+        stream: &Labels,
+        metadata: &[(&str, &str)],
+    ) -> Option<Processed> {
+        if !self.matches_line(line) {
+            return None;
+        }
+        if self.line_filter_only {
+            return Some(passthrough(line, stream, metadata));
+        }
+        let mut entry = EntryState {
+            ts_ns,
+            line: Cow::Borrowed(line),
+            labels: LabelSet::new(stream, metadata),
+            value: None,
+        };
+        for stage in &self.stages {
+            if !stage.process(&mut entry) {
+                return None;
+            }
+        }
+        Some(finish(entry))
+    }
+
+    /// True when the pipeline has only line filters (or no stages): callers
+    /// can use [`Pipeline::matches_line`] and skip label building.
+    pub fn is_line_filter_only(&self) -> bool {
+        self.line_filter_only
+    }
+
+    /// Applies the leading line filters (all of them when
+    /// [`Pipeline::is_line_filter_only`]) to `line`, without allocating.
+    /// False means [`Pipeline::process`] would drop the line.
+    pub fn matches_line(&self, line: &str) -> bool {
+        self.line_filters.iter().all(|filter| filter.matches(line))
+    }
+}
+
+/// The result of a pipeline with no label-changing stage.
+fn passthrough(line: &str, stream: &Labels, metadata: &[(&str, &str)]) -> Processed {
+    let mut structured_metadata = Vec::new();
+    let mut pairs: Vec<(String, String)> = stream.pairs().to_vec();
+    for (name, value) in metadata {
+        if value.is_empty() {
+            continue;
+        }
+        structured_metadata.push((name.to_string(), value.to_string()));
+        match pairs.iter_mut().find(|(n, _)| n == name) {
+            Some(pair) => pair.1 = value.to_string(),
+            None => pairs.push((name.to_string(), value.to_string())),
+        }
+    }
+    let labels = if structured_metadata.is_empty() {
+        stream.clone()
+    } else {
+        Labels::from_pairs(pairs)
+    };
+    Processed {
+        line: line.to_string(),
+        labels,
+        structured_metadata,
+        parsed: Vec::new(),
+        value: None,
+    }
+}
+
+fn finish(entry: EntryState<'_>) -> Processed {
+    let mut pairs = Vec::new();
+    let mut structured_metadata = Vec::new();
+    let mut parsed = Vec::new();
+    for (name, value, origin) in entry.labels.into_entries() {
+        if value.is_empty() {
+            continue;
+        }
+        match origin {
+            Origin::Stream => {}
+            Origin::Metadata => structured_metadata.push((name.clone(), value.clone())),
+            Origin::Parsed => parsed.push((name.clone(), value.clone())),
+        }
+        pairs.push((name, value));
+    }
+    structured_metadata.sort();
+    parsed.sort();
+    Processed {
+        line: entry.line.into_owned(),
+        labels: Labels::from_pairs(pairs),
+        structured_metadata,
+        parsed,
+        value: entry.value,
+    }
+}
+
+#[cfg(test)]
+mod tests;

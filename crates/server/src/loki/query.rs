@@ -1,0 +1,157 @@
+use super::response::{log_query_response, now_ns};
+use super::tenant;
+use crate::params::Params;
+use crate::{ApiError, AppState};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method};
+use std::time::Instant;
+use strata_logql::Expr;
+use strata_query::engine::{Direction, LogQuery, run_log_query};
+
+const HOUR_NS: i64 = 3_600_000_000_000;
+
+/// `GET|POST /loki/api/v1/query_range`.
+pub async fn query_range(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let started = Instant::now();
+    let result = query_range_inner(&state, &method, &headers, query.as_deref(), &body).await;
+    state
+        .metrics
+        .observe_query(started.elapsed().as_secs_f64(), result.is_ok());
+    result
+}
+
+async fn query_range_inner(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let tenant = tenant(headers)?;
+    let params = Params::from_request(method, headers, query, body)?;
+    let text = params
+        .get("query")
+        .ok_or_else(|| ApiError::bad_request("missing parameter \"query\""))?
+        .to_string();
+    let end = params.time("end", now_ns())?;
+    let since = params.duration("since", HOUR_NS)?;
+    let start = params.time("start", end.saturating_sub(since))?;
+    let limit = match params.get("limit") {
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid parameter \"limit\": {text:?} is not a non-negative integer"
+            ))
+        })?,
+        None => 100,
+    };
+    let direction = match params
+        .get("direction")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("backward") => Direction::Backward,
+        Some("forward") => Direction::Forward,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid parameter \"direction\": {other:?} is not forward or backward"
+            )));
+        }
+    };
+    if end < start {
+        return Err(ApiError::bad_request(
+            "end timestamp must not be before or equal to start time",
+        ));
+    }
+    let limits = state.limits.query;
+    if limits.max_query_length_ns > 0 && end - start > limits.max_query_length_ns {
+        return Err(ApiError::bad_request(format!(
+            "the query time range exceeds the limit (query length: {}h, limit: {}h, max_query_length)",
+            (end - start) / HOUR_NS,
+            limits.max_query_length_ns / HOUR_NS
+        )));
+    }
+    if limit > limits.max_entries {
+        return Err(ApiError::bad_request(format!(
+            "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {})",
+            limits.max_entries
+        )));
+    }
+    let expr =
+        strata_logql::parse_expr(&text).map_err(|err| ApiError::bad_request(err.to_string()))?;
+    let Expr::Log(expr) = expr else {
+        return Err(ApiError::bad_request(
+            "metric queries are not supported yet: strata answers LogQL log queries only",
+        ));
+    };
+    let categorize = categorize_labels(headers);
+    let storage = state.storage.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let query = LogQuery {
+            tenant: &tenant,
+            expr: &expr,
+            start_ns: start,
+            end_ns: end,
+            limit,
+            direction,
+        };
+        run_log_query(&storage, &query)
+    })
+    .await??;
+    Ok(Json(log_query_response(&result, categorize)))
+}
+
+/// `GET|POST /loki/api/v1/query`: instant queries are metric queries; a log
+/// query gets the 400 that Loki gives.
+pub async fn query_instant(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let started = Instant::now();
+    let result = query_instant_inner(&method, &headers, query.as_deref(), &body);
+    state
+        .metrics
+        .observe_query(started.elapsed().as_secs_f64(), result.is_ok());
+    result
+}
+
+fn query_instant_inner(
+    method: &Method,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<Json<serde_json::Value>, ApiError> {
+    tenant(headers)?;
+    let params = Params::from_request(method, headers, query, body)?;
+    let text = params
+        .get("query")
+        .ok_or_else(|| ApiError::bad_request("missing parameter \"query\""))?;
+    params.time("time", now_ns())?;
+    match strata_logql::parse_expr(text).map_err(|err| ApiError::bad_request(err.to_string()))? {
+        Expr::Log(_) => Err(ApiError::bad_request(
+            "log queries are not supported as an instant query type, please change your query to a range query type",
+        )),
+        Expr::Metric(_) => Err(ApiError::bad_request(
+            "metric queries are not supported yet: strata answers LogQL log queries only",
+        )),
+    }
+}
+
+/// Whether the client asked for Loki's `categorize-labels` encoding.
+fn categorize_labels(headers: &HeaderMap) -> bool {
+    headers
+        .get_all("x-loki-response-encoding-flags")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.split(',').any(|flag| flag.trim() == "categorize-labels"))
+}

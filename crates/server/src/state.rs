@@ -1,0 +1,47 @@
+use crate::Metrics;
+use std::sync::Arc;
+use strata_ingest::IngestLimits;
+use strata_storage::Storage;
+
+/// Limits on queries, so that no query can take the server down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueryLimits {
+    /// Most entries a log query may return (Loki: max_entries_limit_per_query).
+    pub max_entries: usize,
+    /// Longest time range of a query, in nanoseconds (Loki: max_query_length; 0 = none).
+    pub max_query_length_ns: i64,
+}
+
+impl Default for QueryLimits {
+    fn default() -> Self {
+        QueryLimits {
+            max_entries: 5000,
+            max_query_length_ns: 30 * 24 * 3_600_000_000_000 + 3_600_000_000_000,
+        }
+    }
+}
+
+/// Every limit the server enforces.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerLimits {
+    pub ingest: IngestLimits,
+    pub query: QueryLimits,
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub storage: Arc<Storage>,
+    pub limits: ServerLimits,
+    pub metrics: Arc<Metrics>,
+}
+
+impl AppState {
+    pub fn new(storage: Arc<Storage>, limits: ServerLimits) -> AppState {
+        AppState {
+            storage,
+            limits,
+            metrics: Arc::new(Metrics::default()),
+        }
+    }
+}

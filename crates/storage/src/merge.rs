@@ -1,0 +1,141 @@
+//! Size-tiered merging: the small parts of one partition are rewritten into
+//! one bigger part (sorted, exact duplicates dropped); the new part is
+//! durable before the old ones are deleted, so a crash leaves the old parts,
+//! the new one, or both (readers dedup) -- never neither.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use strata_model::Labels;
+
+use crate::error::StorageError;
+use crate::fs_util::sync_dir;
+use crate::part::Part;
+use crate::stats::bump;
+use crate::storage::{Storage, read_lock};
+use crate::stream_merger::StreamMerger;
+
+/// Parts bigger than this are not merged again.
+const MAX_MERGE_INPUT_BYTES: u64 = 1 << 30;
+/// Most parts merged into one at a time.
+const MAX_PARTS_PER_MERGE: usize = 32;
+
+impl Storage {
+    /// Runs one round of merging: every partition with at least
+    /// `merge_min_parts` small parts gets its smallest parts merged.
+    pub fn merge(&self) -> Result<(), StorageError> {
+        let _merging = self.merge_lock.lock().map_err(|_| StorageError::Poisoned)?;
+        let min_parts = self.config.merge_min_parts.max(2);
+        let mut plans: Vec<Vec<Arc<Part>>> = Vec::new();
+        {
+            let parts = read_lock(&self.parts)?;
+            for tenant_parts in parts.values() {
+                let mut by_day: BTreeMap<i64, Vec<Arc<Part>>> = BTreeMap::new();
+                for part in tenant_parts {
+                    if part.size <= MAX_MERGE_INPUT_BYTES {
+                        by_day.entry(part.day).or_default().push(part.clone());
+                    }
+                }
+                for (_, candidates) in by_day {
+                    if let Some(plan) = pick_tier(candidates, min_parts) {
+                        plans.push(plan);
+                    }
+                }
+            }
+        }
+        let mut first_error = None;
+        for plan in plans {
+            if let Err(err) = self.merge_parts(&plan) {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Merges parts of one tenant and day into one.
+    fn merge_parts(&self, inputs: &[Arc<Part>]) -> Result<(), StorageError> {
+        let tenant = inputs[0].tenant.clone();
+        let day = inputs[0].day;
+        let mut streams: BTreeMap<u64, Arc<Labels>> = BTreeMap::new();
+        for part in inputs {
+            for (id, labels) in &part.streams {
+                streams.entry(*id).or_insert_with(|| labels.clone());
+            }
+        }
+        let mut writer = self.create_part_writer(&tenant, day)?;
+        let (max_rows, max_bytes) = (self.config.block_max_rows, self.config.block_max_bytes);
+        for (id, labels) in streams {
+            let mut merger = StreamMerger::new(inputs, id, labels).inspect_err(log_unreadable)?;
+            while let Some(chunk) = merger
+                .next_chunk(max_rows, max_bytes)
+                .inspect_err(log_unreadable)?
+            {
+                writer.add_stream(&chunk)?;
+            }
+        }
+        let Some(part) = writer.finish(&tenant, day)? else {
+            return Ok(());
+        };
+        tracing::debug!(part = %part.id, inputs = inputs.len(), rows = part.rows, "merged parts");
+        let dir = part.path.parent().map(|dir| dir.to_path_buf());
+        self.register_part(part, inputs)?;
+        for old in inputs {
+            if let Err(err) = std::fs::remove_file(&old.path) {
+                tracing::warn!(path = %old.path.display(), error = %err, "cannot remove merged part");
+            }
+        }
+        if let Some(dir) = dir {
+            sync_dir(&dir)?;
+        }
+        bump(&self.counters.merges, 1);
+        bump(&self.counters.parts_merged, inputs.len() as u64);
+        Ok(())
+    }
+}
+
+/// Chooses the parts of one partition to merge: the smallest ones, adding a
+/// bigger part only while it is at most twice the total of the smaller ones
+/// picked so far, so that a big part is rewritten only once enough small data
+/// has piled up next to it (size tiers, logarithmic write amplification).
+/// None when fewer than `min_parts` qualify.
+fn pick_tier(mut parts: Vec<Arc<Part>>, min_parts: usize) -> Option<Vec<Arc<Part>>> {
+    parts.sort_by_key(|part| part.size);
+    let sizes: Vec<u64> = parts.iter().map(|part| part.size).collect();
+    let count = tier_len(&sizes).min(MAX_PARTS_PER_MERGE);
+    if count < min_parts {
+        return None;
+    }
+    parts.truncate(count);
+    Some(parts)
+}
+
+/// How many of the ascending `sizes` form the tier to merge.
+fn tier_len(sizes: &[u64]) -> usize {
+    let mut total = 0u64;
+    for (index, &size) in sizes.iter().enumerate() {
+        if index > 0 && size > total.saturating_mul(2) {
+            return index;
+        }
+        total = total.saturating_add(size);
+    }
+    sizes.len()
+}
+
+/// Leaves the partition as it is: scans skip a bad block, a merge would drop it for good.
+fn log_unreadable(err: &StorageError) {
+    tracing::error!(error = %err, "cannot merge partition with an unreadable block");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiers_leave_big_parts_alone() {
+        assert_eq!(tier_len(&[]), 0);
+        assert_eq!(tier_len(&[5, 5, 5, 5]), 4);
+        assert_eq!(tier_len(&[1, 1, 1, 1, 100]), 4);
+        assert_eq!(tier_len(&[1, 1, 1, 1, 8, 100]), 5);
+        assert_eq!(tier_len(&[10, 10, 45]), 2);
+    }
+}

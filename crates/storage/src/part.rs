@@ -1,0 +1,452 @@
+//! An immutable part file: the rows of one tenant and one day, sorted by
+//! (stream, ts), cut into blocks. See docs/format.md for the byte layout.
+//!
+//! ```text
+//! header "SPRT" version | block data ... | stream table | block index | footer
+//! footer = stream_table_offset u64, stream_table_len u64, index_offset u64, index_len u64,
+//!          stream_table_crc u32, index_crc u32, footer_crc u32, version u32, "SPRT"
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use strata_model::Labels;
+
+use crate::block::{BlockBlooms, decode_block};
+use crate::bloom::Bloom;
+use crate::encoding::{
+    DecodeError, DecodeResult, Reader, crc32, put_i64, put_str, put_u32, put_u64, put_varint,
+};
+use crate::error::StorageError;
+use crate::row_block::RowBlock;
+
+pub const PART_MAGIC: &[u8; 4] = b"SPRT";
+pub const PART_VERSION: u32 = 1;
+pub const PART_HEADER_LEN: u64 = 8;
+pub const FOOTER_LEN: u64 = 52;
+/// Largest stream table or block index accepted when opening.
+const MAX_SECTION_BYTES: u64 = 1 << 31;
+
+/// Where one block lives and what it holds; the block index entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlockMeta {
+    pub stream_id: u64,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub rows: u64,
+    /// Uncompressed line bytes.
+    pub line_bytes: u64,
+    /// Offset of the block data in the file.
+    pub offset: u64,
+    /// Length of the block data.
+    pub len: u64,
+    /// crc32 of the block data.
+    pub crc: u32,
+    pub blooms: BlockBlooms,
+}
+
+/// An open part: its index in memory, its block data read on demand.
+#[derive(Debug)]
+pub struct Part {
+    /// Globally unique id, the file name without `.part`.
+    pub id: String,
+    pub path: PathBuf,
+    pub tenant: String,
+    /// UTC day of every row.
+    pub day: i64,
+    /// Open for positioned reads from many threads.
+    file: File,
+    /// File size in bytes.
+    pub size: u64,
+    /// stream id -> labels.
+    pub streams: HashMap<u64, Arc<Labels>>,
+    /// Blocks sorted by (stream id, min ts).
+    pub blocks: Vec<BlockMeta>,
+    pub min_ts: i64,
+    pub max_ts: i64,
+    pub rows: u64,
+    /// Blocks found corrupt by scans so far, so that each is reported once.
+    corrupt_blocks: Mutex<HashSet<usize>>,
+}
+
+pub fn encode_stream_table(streams: &[(u64, Arc<Labels>)], out: &mut Vec<u8>) {
+    put_varint(out, streams.len() as u64);
+    for (stream_id, labels) in streams {
+        put_u64(out, *stream_id);
+        put_varint(out, labels.len() as u64);
+        for (name, value) in labels.iter() {
+            put_str(out, name);
+            put_str(out, value);
+        }
+    }
+}
+
+pub fn decode_stream_table(bytes: &[u8]) -> DecodeResult<HashMap<u64, Arc<Labels>>> {
+    let mut reader = Reader::new(bytes);
+    let count = reader.count()?;
+    let mut streams = HashMap::with_capacity(count);
+    for _ in 0..count {
+        let stream_id = reader.u64()?;
+        let label_count = reader.count()?;
+        let mut pairs = Vec::with_capacity(label_count);
+        for _ in 0..label_count {
+            pairs.push((reader.str()?.to_string(), reader.str()?.to_string()));
+        }
+        streams.insert(stream_id, Arc::new(Labels::from_pairs(pairs)));
+    }
+    if !reader.is_empty() {
+        return Err(reader.error("unexpected bytes after the stream table"));
+    }
+    Ok(streams)
+}
+
+pub fn encode_block_index(blocks: &[BlockMeta], out: &mut Vec<u8>) {
+    put_varint(out, blocks.len() as u64);
+    for block in blocks {
+        put_u64(out, block.stream_id);
+        put_i64(out, block.min_ts);
+        put_i64(out, block.max_ts);
+        put_varint(out, block.rows);
+        put_varint(out, block.line_bytes);
+        put_varint(out, block.offset);
+        put_varint(out, block.len);
+        put_u32(out, block.crc);
+        block.blooms.lines.encode(out);
+        block.blooms.fields.encode(out);
+    }
+}
+
+pub fn decode_block_index(bytes: &[u8]) -> DecodeResult<Vec<BlockMeta>> {
+    let mut reader = Reader::new(bytes);
+    let count = reader.count()?;
+    let mut blocks = Vec::with_capacity(count);
+    for _ in 0..count {
+        let stream_id = reader.u64()?;
+        let min_ts = reader.i64()?;
+        let max_ts = reader.i64()?;
+        let rows = reader.varint()?;
+        let line_bytes = reader.varint()?;
+        let offset = reader.varint()?;
+        let len = reader.varint()?;
+        let crc = reader.u32()?;
+        let lines = Bloom::decode(&mut reader)?;
+        let fields = Bloom::decode(&mut reader)?;
+        if min_ts > max_ts || rows == 0 {
+            return Err(reader.error("unexpected block time range or row count"));
+        }
+        blocks.push(BlockMeta {
+            stream_id,
+            min_ts,
+            max_ts,
+            rows,
+            line_bytes,
+            offset,
+            len,
+            crc,
+            blooms: BlockBlooms { lines, fields },
+        });
+    }
+    if !reader.is_empty() {
+        return Err(reader.error("unexpected bytes after the block index"));
+    }
+    Ok(blocks)
+}
+
+/// The fixed-size footer at the end of a part file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Footer {
+    pub stream_table_offset: u64,
+    pub stream_table_len: u64,
+    pub index_offset: u64,
+    pub index_len: u64,
+    pub stream_table_crc: u32,
+    pub index_crc: u32,
+}
+
+impl Footer {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let start = out.len();
+        put_u64(out, self.stream_table_offset);
+        put_u64(out, self.stream_table_len);
+        put_u64(out, self.index_offset);
+        put_u64(out, self.index_len);
+        put_u32(out, self.stream_table_crc);
+        put_u32(out, self.index_crc);
+        let crc = crc32(&out[start..]);
+        put_u32(out, crc);
+        put_u32(out, PART_VERSION);
+        out.extend_from_slice(PART_MAGIC);
+    }
+
+    pub fn decode(bytes: &[u8]) -> DecodeResult<Footer> {
+        if bytes.len() != FOOTER_LEN as usize {
+            return Err(DecodeError {
+                offset: 0,
+                reason: "unexpected footer length",
+            });
+        }
+        if &bytes[48..52] != PART_MAGIC {
+            return Err(DecodeError {
+                offset: 48,
+                reason: "unexpected part magic",
+            });
+        }
+        let mut reader = Reader::new(bytes);
+        let footer = Footer {
+            stream_table_offset: reader.u64()?,
+            stream_table_len: reader.u64()?,
+            index_offset: reader.u64()?,
+            index_len: reader.u64()?,
+            stream_table_crc: reader.u32()?,
+            index_crc: reader.u32()?,
+        };
+        let crc = reader.u32()?;
+        if crc != crc32(&bytes[..40]) {
+            return Err(DecodeError {
+                offset: 40,
+                reason: "footer checksum mismatch",
+            });
+        }
+        if reader.u32()? != PART_VERSION {
+            return Err(DecodeError {
+                offset: 44,
+                reason: "unsupported part version",
+            });
+        }
+        Ok(footer)
+    }
+}
+
+fn read_at(file: &File, path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, StorageError> {
+    let mut buf = vec![0u8; len as usize];
+    file.read_exact_at(&mut buf, offset)
+        .map_err(|err| StorageError::io("read", path, err))?;
+    Ok(buf)
+}
+
+impl Part {
+    /// Opens and fully validates a part's header, footer, stream table and block index.
+    pub fn open(path: &Path, tenant: &str, day: i64) -> Result<Part, StorageError> {
+        let corrupt = |offset: u64, reason: &str| StorageError::corrupt(path, offset, reason);
+        let file = File::open(path).map_err(|err| StorageError::io("open", path, err))?;
+        let size = file
+            .metadata()
+            .map_err(|err| StorageError::io("stat", path, err))?
+            .len();
+        if size < PART_HEADER_LEN + FOOTER_LEN {
+            return Err(corrupt(0, "part is shorter than header and footer"));
+        }
+        let header = read_at(&file, path, 0, PART_HEADER_LEN)?;
+        if &header[0..4] != PART_MAGIC {
+            return Err(corrupt(0, "unexpected part magic"));
+        }
+        if header[4..8] != PART_VERSION.to_le_bytes() {
+            return Err(corrupt(4, "unsupported part version"));
+        }
+        let footer_offset = size - FOOTER_LEN;
+        let footer_bytes = read_at(&file, path, footer_offset, FOOTER_LEN)?;
+        let footer = Footer::decode(&footer_bytes)
+            .map_err(|err| corrupt(footer_offset + err.offset as u64, err.reason))?;
+        let in_bounds = |offset: u64, len: u64| {
+            len <= MAX_SECTION_BYTES
+                && offset >= PART_HEADER_LEN
+                && offset
+                    .checked_add(len)
+                    .is_some_and(|end| end <= footer_offset)
+        };
+        if !in_bounds(footer.stream_table_offset, footer.stream_table_len)
+            || !in_bounds(footer.index_offset, footer.index_len)
+        {
+            return Err(corrupt(footer_offset, "section out of bounds"));
+        }
+        let table_bytes = read_at(
+            &file,
+            path,
+            footer.stream_table_offset,
+            footer.stream_table_len,
+        )?;
+        if crc32(&table_bytes) != footer.stream_table_crc {
+            return Err(corrupt(
+                footer.stream_table_offset,
+                "stream table checksum mismatch",
+            ));
+        }
+        let streams = decode_stream_table(&table_bytes)
+            .map_err(|err| corrupt(footer.stream_table_offset + err.offset as u64, err.reason))?;
+        let index_bytes = read_at(&file, path, footer.index_offset, footer.index_len)?;
+        if crc32(&index_bytes) != footer.index_crc {
+            return Err(corrupt(
+                footer.index_offset,
+                "block index checksum mismatch",
+            ));
+        }
+        let blocks = decode_block_index(&index_bytes)
+            .map_err(|err| corrupt(footer.index_offset + err.offset as u64, err.reason))?;
+        if !blocks.is_sorted_by_key(|block| block.stream_id) {
+            return Err(corrupt(
+                footer.index_offset,
+                "blocks are not sorted by stream",
+            ));
+        }
+        let data_end = footer.stream_table_offset.min(footer.index_offset);
+        for block in &blocks {
+            if block.offset < PART_HEADER_LEN
+                || block
+                    .offset
+                    .checked_add(block.len)
+                    .is_none_or(|end| end > data_end)
+            {
+                return Err(corrupt(footer.index_offset, "block out of bounds"));
+            }
+            if !streams.contains_key(&block.stream_id) {
+                return Err(corrupt(
+                    footer.index_offset,
+                    "block of a stream missing from the stream table",
+                ));
+            }
+        }
+        let min_ts = blocks.iter().map(|block| block.min_ts).min().unwrap_or(0);
+        let max_ts = blocks.iter().map(|block| block.max_ts).max().unwrap_or(0);
+        let rows = blocks.iter().map(|block| block.rows).sum();
+        let id = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        Ok(Part {
+            id,
+            path: path.to_path_buf(),
+            tenant: tenant.to_string(),
+            day,
+            file,
+            size,
+            streams,
+            blocks,
+            min_ts,
+            max_ts,
+            rows,
+            corrupt_blocks: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Records that block `index` is corrupt; true the first time.
+    pub fn first_report_of_corrupt_block(&self, index: usize) -> bool {
+        self.corrupt_blocks
+            .lock()
+            .map(|mut blocks| blocks.insert(index))
+            .unwrap_or(false)
+    }
+
+    /// Reads, checks and decodes block `index`. `decompressed` accumulates zstd output bytes.
+    pub fn read_block(
+        &self,
+        index: usize,
+        decompressed: &mut u64,
+    ) -> Result<RowBlock, StorageError> {
+        let meta = &self.blocks[index];
+        let bytes = read_at(&self.file, &self.path, meta.offset, meta.len)?;
+        if crc32(&bytes) != meta.crc {
+            return Err(StorageError::corrupt(
+                &self.path,
+                meta.offset,
+                "block checksum mismatch",
+            ));
+        }
+        let labels = self
+            .streams
+            .get(&meta.stream_id)
+            .cloned()
+            .unwrap_or_default();
+        let block = decode_block(&bytes, meta.stream_id, labels, decompressed).map_err(|err| {
+            StorageError::corrupt(&self.path, meta.offset + err.offset as u64, err.reason)
+        })?;
+        if block.len() as u64 != meta.rows {
+            return Err(StorageError::corrupt(
+                &self.path,
+                meta.offset,
+                "unexpected block row count",
+            ));
+        }
+        Ok(block)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn arb_meta() -> impl Strategy<Value = BlockMeta> {
+        let bloom_items = proptest::collection::vec(any::<u64>(), 0..20);
+        (
+            any::<u64>(),
+            any::<i64>(),
+            0..1000i64,
+            1..u64::MAX,
+            any::<u64>(),
+            any::<u64>(),
+            any::<u64>(),
+            any::<u32>(),
+            bloom_items.clone(),
+            bloom_items,
+        )
+            .prop_map(
+                |(stream_id, min_ts, span, rows, line_bytes, offset, len, crc, lines, fields)| {
+                    BlockMeta {
+                        stream_id,
+                        min_ts,
+                        max_ts: min_ts.saturating_add(span),
+                        rows,
+                        line_bytes,
+                        offset,
+                        len,
+                        crc,
+                        blooms: BlockBlooms {
+                            lines: Bloom::from_hashes(&lines),
+                            fields: Bloom::from_hashes(&fields),
+                        },
+                    }
+                },
+            )
+    }
+
+    proptest! {
+        #[test]
+        fn stream_table_round_trip(streams in proptest::collection::btree_map(any::<u64>(), proptest::collection::btree_map("[a-z_]{1,6}", ".{0,8}", 0..4), 0..10)) {
+            let streams: Vec<(u64, Arc<Labels>)> = streams.into_iter().map(|(id, pairs)| (id, Arc::new(Labels::from_pairs(pairs)))).collect();
+            let mut bytes = Vec::new();
+            encode_stream_table(&streams, &mut bytes);
+            let decoded = decode_stream_table(&bytes).unwrap();
+            prop_assert_eq!(decoded.len(), streams.len());
+            for (id, labels) in &streams {
+                prop_assert_eq!(&decoded[id], labels);
+            }
+        }
+
+        #[test]
+        fn block_index_round_trip(blocks in proptest::collection::vec(arb_meta(), 0..10)) {
+            let mut bytes = Vec::new();
+            encode_block_index(&blocks, &mut bytes);
+            prop_assert_eq!(decode_block_index(&bytes).unwrap(), blocks);
+        }
+
+        #[test]
+        fn footer_round_trip(offsets in proptest::array::uniform4(any::<u64>()), crcs in proptest::array::uniform2(any::<u32>())) {
+            let footer = Footer { stream_table_offset: offsets[0], stream_table_len: offsets[1], index_offset: offsets[2], index_len: offsets[3], stream_table_crc: crcs[0], index_crc: crcs[1] };
+            let mut bytes = Vec::new();
+            footer.encode(&mut bytes);
+            prop_assert_eq!(bytes.len() as u64, FOOTER_LEN);
+            prop_assert_eq!(Footer::decode(&bytes).unwrap(), footer);
+        }
+
+        #[test]
+        fn section_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
+            let _ = decode_stream_table(&bytes);
+            let _ = decode_block_index(&bytes);
+            let _ = Footer::decode(&bytes);
+        }
+    }
+}

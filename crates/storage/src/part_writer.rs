@@ -1,0 +1,260 @@
+//! Writes a part file: blocks streamed to a temp file, then the stream table,
+//! the block index and the footer; fsync, rename, directory fsync.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rayon::prelude::*;
+use strata_model::Labels;
+
+use crate::block::encode_block;
+use crate::encoding::crc32;
+use crate::error::StorageError;
+use crate::fs_util::{sync_dir, tmp_path};
+use crate::part::{
+    BlockMeta, Footer, PART_HEADER_LEN, PART_MAGIC, PART_VERSION, Part, encode_block_index,
+    encode_stream_table,
+};
+use crate::row_block::RowBlock;
+
+/// Limits and compression of the blocks a writer cuts.
+#[derive(Debug, Clone, Copy)]
+pub struct BlockLimits {
+    pub max_rows: usize,
+    pub max_bytes: usize,
+    pub zstd_level: i32,
+}
+
+pub struct PartWriter {
+    /// Final path `<dir>/<id>.part`.
+    path: PathBuf,
+    /// Where bytes go until the rename.
+    tmp: PathBuf,
+    file: BufWriter<File>,
+    /// Bytes written so far.
+    offset: u64,
+    blocks: Vec<BlockMeta>,
+    /// Streams in the order added (ascending id).
+    streams: Vec<(u64, Arc<Labels>)>,
+    limits: BlockLimits,
+}
+
+impl PartWriter {
+    pub fn create(dir: &Path, id: &str, limits: BlockLimits) -> Result<PartWriter, StorageError> {
+        let path = dir.join(format!("{id}.part"));
+        let tmp = tmp_path(&path);
+        let file = File::create(&tmp).map_err(|err| StorageError::io("create", &tmp, err))?;
+        let mut writer = PartWriter {
+            path,
+            tmp,
+            file: BufWriter::with_capacity(1 << 20, file),
+            offset: 0,
+            blocks: Vec::new(),
+            streams: Vec::new(),
+            limits,
+        };
+        let mut header = PART_MAGIC.to_vec();
+        header.extend_from_slice(&PART_VERSION.to_le_bytes());
+        writer.write(&header)?;
+        debug_assert_eq!(writer.offset, PART_HEADER_LEN);
+        Ok(writer)
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), StorageError> {
+        self.file
+            .write_all(bytes)
+            .map_err(|err| StorageError::io("write", &self.tmp, err))?;
+        self.offset += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Adds rows of one stream, sorted by ts. Streams must come in ascending id
+    /// order; a stream may be added in several consecutive calls (in ts order).
+    pub fn add_stream(&mut self, rows: &RowBlock) -> Result<(), StorageError> {
+        self.add_streams(std::slice::from_ref(rows))
+    }
+
+    /// Adds several streams (each sorted by ts, in ascending id order);
+    /// their blocks are encoded in parallel and written in order.
+    pub fn add_streams(&mut self, streams: &[RowBlock]) -> Result<(), StorageError> {
+        let mut jobs: Vec<(&RowBlock, Range<usize>)> = Vec::new();
+        for rows in streams {
+            if rows.is_empty() {
+                continue;
+            }
+            debug_assert!(rows.ts.is_sorted());
+            // The same stream may come in several calls in a row (merges add it chunk by chunk).
+            let last = self.streams.last().map(|(last, _)| *last);
+            debug_assert!(last.is_none_or(|last| last <= rows.stream_id()));
+            if last != Some(rows.stream_id()) {
+                self.streams
+                    .push((rows.stream_id(), rows.labels_arc().clone()));
+            }
+            self.cut_blocks(rows, &mut jobs);
+        }
+        let level = self.limits.zstd_level;
+        for chunk in jobs.chunks(PARALLEL_BLOCKS) {
+            let encoded: Vec<EncodedBlock> = chunk
+                .par_iter()
+                .map(|(rows, range)| encode_range(rows, range.clone(), level))
+                .collect();
+            for block in encoded {
+                self.write_block(block)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cuts one stream's rows into block-sized ranges.
+    fn cut_blocks<'a>(&self, rows: &'a RowBlock, jobs: &mut Vec<(&'a RowBlock, Range<usize>)>) {
+        let mut start = 0;
+        while start < rows.len() {
+            let mut end = start;
+            let mut bytes = 0;
+            while end < rows.len() && end - start < self.limits.max_rows.max(1) {
+                let line_len = rows.line(end).len();
+                if end > start && bytes + line_len > self.limits.max_bytes {
+                    break;
+                }
+                bytes += line_len;
+                end += 1;
+            }
+            jobs.push((rows, start..end));
+            start = end;
+        }
+    }
+
+    fn write_block(&mut self, block: EncodedBlock) -> Result<(), StorageError> {
+        let mut meta = block.meta;
+        meta.offset = self.offset;
+        self.blocks.push(meta);
+        self.write(&block.bytes)
+    }
+
+    /// Completes the file and opens it; None (and no file) when no rows were added.
+    pub fn finish(mut self, tenant: &str, day: i64) -> Result<Option<Part>, StorageError> {
+        if self.blocks.is_empty() {
+            drop(self.file);
+            std::fs::remove_file(&self.tmp)
+                .map_err(|err| StorageError::io("remove", &self.tmp, err))?;
+            return Ok(None);
+        }
+        let mut table = Vec::new();
+        encode_stream_table(&self.streams, &mut table);
+        let mut index = Vec::new();
+        encode_block_index(&self.blocks, &mut index);
+        let footer = Footer {
+            stream_table_offset: self.offset,
+            stream_table_len: table.len() as u64,
+            index_offset: self.offset + table.len() as u64,
+            index_len: index.len() as u64,
+            stream_table_crc: crc32(&table),
+            index_crc: crc32(&index),
+        };
+        let mut tail = table;
+        tail.extend_from_slice(&index);
+        footer.encode(&mut tail);
+        self.write(&tail)?;
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|err| StorageError::io("write", &self.tmp, err.into_error()))?;
+        file.sync_all()
+            .map_err(|err| StorageError::io("fsync", &self.tmp, err))?;
+        drop(file);
+        std::fs::rename(&self.tmp, &self.path)
+            .map_err(|err| StorageError::io("rename", &self.tmp, err))?;
+        if let Some(dir) = self.path.parent() {
+            sync_dir(dir)?;
+        }
+        Part::open(&self.path, tenant, day).map(Some)
+    }
+}
+
+/// Blocks encoded at once; bounds the memory of encoded-but-unwritten blocks.
+const PARALLEL_BLOCKS: usize = 64;
+
+/// A block ready to be written; `meta.offset` is set when it is.
+struct EncodedBlock {
+    meta: BlockMeta,
+    bytes: Vec<u8>,
+}
+
+fn encode_range(rows: &RowBlock, range: Range<usize>, zstd_level: i32) -> EncodedBlock {
+    let indices: Vec<usize> = range.collect();
+    let mut block = rows.take(&indices);
+    block.sort_fields();
+    let mut bytes = Vec::new();
+    let blooms = encode_block(&block, zstd_level, &mut bytes);
+    let (min_ts, max_ts) = block.min_max_ts();
+    let meta = BlockMeta {
+        stream_id: block.stream_id(),
+        min_ts,
+        max_ts,
+        rows: block.len() as u64,
+        line_bytes: block.line_bytes() as u64,
+        offset: 0,
+        len: bytes.len() as u64,
+        crc: crc32(&bytes),
+        blooms,
+    };
+    EncodedBlock { meta, bytes }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn labels(i: u8) -> Arc<Labels> {
+        Arc::new(Labels::parse(&format!(r#"{{app="a{i}"}}"#)).unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(std::env::var("PROPTEST_CASES").ok().and_then(|cases| cases.parse().ok()).unwrap_or(32)))]
+        #[test]
+        fn part_round_trip(rows in proptest::collection::vec((0..4u8, -5i64..50, "[a-z ]{0,12}", proptest::option::of("[a-z]{1,3}")), 1..120), max_rows in 1..10usize) {
+            let dir = tempfile::tempdir().unwrap();
+            let mut by_stream: BTreeMap<u64, RowBlock> = BTreeMap::new();
+            for (stream, ts, line, trace) in &rows {
+                let labels = labels(*stream);
+                let id = strata_model::stream_id(&labels);
+                let block = by_stream.entry(id).or_insert_with(|| RowBlock::new(id, labels));
+                block.push(*ts, line, trace.as_deref().map(|value| ("trace", value)));
+            }
+            let limits = BlockLimits { max_rows, max_bytes: 40, zstd_level: 1 };
+            let mut writer = PartWriter::create(dir.path(), "p1", limits).unwrap();
+            let mut expected = Vec::new();
+            for block in by_stream.values() {
+                let sorted = block.take(&block.sorted_rows());
+                writer.add_stream(&sorted).unwrap();
+                expected.push(sorted);
+            }
+            let part = writer.finish("t", 0).unwrap().unwrap();
+            prop_assert_eq!(part.rows as usize, rows.len());
+            let mut decoded: BTreeMap<u64, RowBlock> = BTreeMap::new();
+            let mut decompressed = 0;
+            for index in 0..part.blocks.len() {
+                let block = part.read_block(index, &mut decompressed).unwrap();
+                prop_assert!(block.len() <= max_rows);
+                let whole = decoded.entry(block.stream_id()).or_insert_with(|| RowBlock::new(block.stream_id(), block.labels_arc().clone()));
+                for row in 0..block.len() {
+                    whole.push_from(&block, row);
+                }
+            }
+            for block in &expected {
+                let got = &decoded[&block.stream_id()];
+                prop_assert_eq!(&got.ts, &block.ts);
+                for row in 0..block.len() {
+                    prop_assert_eq!(got.line(row), block.line(row));
+                    prop_assert_eq!(got.metadata(row).collect::<Vec<_>>(), block.metadata(row).collect::<Vec<_>>());
+                }
+                prop_assert_eq!(&**got.labels_arc(), &**block.labels_arc());
+            }
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! K-way merge of one stream's rows across several parts, block by block,
+//! so that a merge holds one decoded block per input part in memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use strata_model::Labels;
+
+use crate::error::StorageError;
+use crate::part::Part;
+use crate::row_block::RowBlock;
+
+/// One input part's position in the merged stream.
+struct Cursor<'a> {
+    part: &'a Part,
+    /// Next block index to decode.
+    next_block: usize,
+    /// One past the stream's last block in this part.
+    end_block: usize,
+    /// The decoded current block.
+    block: RowBlock,
+    /// Current row in `block`.
+    row: usize,
+}
+
+impl Cursor<'_> {
+    /// Moves to the next row, decoding the next block when needed; false at the end.
+    fn load_until_row(&mut self) -> Result<bool, StorageError> {
+        while self.row >= self.block.len() {
+            if self.next_block >= self.end_block {
+                return Ok(false);
+            }
+            let mut decompressed = 0;
+            self.block = self.part.read_block(self.next_block, &mut decompressed)?;
+            self.next_block += 1;
+            self.row = 0;
+        }
+        Ok(true)
+    }
+}
+
+/// Lines already emitted at the current timestamp, to drop exact duplicates.
+#[derive(Default)]
+struct SeenAtTs {
+    ts: Option<i64>,
+    /// The lines, back to back.
+    text: String,
+    /// xxh3 of a line -> its ranges in `text`.
+    by_hash: HashMap<u64, Vec<(usize, usize)>>,
+}
+
+impl SeenAtTs {
+    /// True the first time (ts, line) is seen.
+    fn first_time(&mut self, ts: i64, line: &str) -> bool {
+        if self.ts != Some(ts) {
+            self.ts = Some(ts);
+            self.text.clear();
+            self.by_hash.clear();
+        }
+        let ranges = self
+            .by_hash
+            .entry(xxhash_rust::xxh3::xxh3_64(line.as_bytes()))
+            .or_default();
+        if ranges
+            .iter()
+            .any(|&(start, end)| &self.text[start..end] == line)
+        {
+            return false;
+        }
+        let start = self.text.len();
+        self.text.push_str(line);
+        ranges.push((start, self.text.len()));
+        true
+    }
+}
+
+/// Rows of one stream from several parts in (ts, line) order per input, exact
+/// duplicates (same ts and line) dropped.
+pub struct StreamMerger<'a> {
+    stream_id: u64,
+    labels: Arc<Labels>,
+    /// Inputs that still have rows.
+    cursors: Vec<Cursor<'a>>,
+    seen: SeenAtTs,
+}
+
+impl<'a> StreamMerger<'a> {
+    pub fn new(
+        parts: &'a [Arc<Part>],
+        stream_id: u64,
+        labels: Arc<Labels>,
+    ) -> Result<StreamMerger<'a>, StorageError> {
+        let mut cursors = Vec::new();
+        for part in parts {
+            let first = part
+                .blocks
+                .partition_point(|block| block.stream_id < stream_id);
+            let end = first
+                + part.blocks[first..]
+                    .iter()
+                    .take_while(|block| block.stream_id == stream_id)
+                    .count();
+            let mut cursor = Cursor {
+                part,
+                next_block: first,
+                end_block: end,
+                block: RowBlock::new(stream_id, labels.clone()),
+                row: 0,
+            };
+            if cursor.load_until_row()? {
+                cursors.push(cursor);
+            }
+        }
+        Ok(StreamMerger {
+            stream_id,
+            labels,
+            cursors,
+            seen: SeenAtTs::default(),
+        })
+    }
+
+    /// The next rows, at most `max_rows` and about `max_bytes` of lines; None when done.
+    pub fn next_chunk(
+        &mut self,
+        max_rows: usize,
+        max_bytes: usize,
+    ) -> Result<Option<RowBlock>, StorageError> {
+        let mut out = RowBlock::new(self.stream_id, self.labels.clone());
+        while out.len() < max_rows.max(1) && out.line_bytes() < max_bytes.max(1) {
+            let Some(index) = self.smallest() else {
+                break;
+            };
+            let cursor = &mut self.cursors[index];
+            let (ts, line) = (cursor.block.ts(cursor.row), cursor.block.line(cursor.row));
+            if self.seen.first_time(ts, line) {
+                out.push_from(&cursor.block, cursor.row);
+            }
+            cursor.row += 1;
+            if !cursor.load_until_row()? {
+                self.cursors.swap_remove(index);
+            }
+        }
+        Ok((!out.is_empty()).then_some(out))
+    }
+
+    /// The cursor whose current row is smallest by (ts, line).
+    fn smallest(&self) -> Option<usize> {
+        (0..self.cursors.len())
+            .min_by(|&a, &b| row_key(&self.cursors[a]).cmp(&row_key(&self.cursors[b])))
+    }
+}
+
+fn row_key<'c>(cursor: &'c Cursor<'_>) -> (i64, &'c str) {
+    (cursor.block.ts(cursor.row), cursor.block.line(cursor.row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seen_at_ts_drops_exact_duplicates_only() {
+        let mut seen = SeenAtTs::default();
+        assert!(seen.first_time(1, "a"));
+        assert!(seen.first_time(1, "b"));
+        assert!(!seen.first_time(1, "a"));
+        assert!(seen.first_time(2, "a"));
+        assert!(!seen.first_time(2, "a"));
+    }
+}

@@ -1,0 +1,159 @@
+//! `strata query`: runs a LogQL query against a server, like logcli.
+
+use anyhow::{Context, bail};
+use std::io::Write;
+
+#[derive(clap::Args)]
+pub struct QueryArgs {
+    /// The LogQL query.
+    query: String,
+    /// Server URL [default: $STRATA_ADDR or http://127.0.0.1:3100].
+    #[arg(long)]
+    server: Option<String>,
+    /// How far back to look, when --from is not given.
+    #[arg(long, default_value = "1h")]
+    since: String,
+    /// Start of the range: RFC3339, Unix seconds or nanoseconds.
+    #[arg(long)]
+    from: Option<String>,
+    /// End of the range [default: now].
+    #[arg(long)]
+    to: Option<String>,
+    /// Most entries to return.
+    #[arg(long, default_value_t = 30)]
+    limit: usize,
+    /// Oldest first instead of newest first.
+    #[arg(long)]
+    forward: bool,
+    /// Output: text (timestamp, labels, line) or jsonl (one JSON object per entry).
+    #[arg(long, short, default_value = "text")]
+    output: String,
+    /// Tenant (X-Scope-OrgID).
+    #[arg(long)]
+    org_id: Option<String>,
+}
+
+pub fn run(args: QueryArgs) -> anyhow::Result<()> {
+    if args.output != "text" && args.output != "jsonl" {
+        bail!("invalid --output {:?}: use text or jsonl", args.output);
+    }
+    let server = super::server_url(args.server.clone());
+    let end = match &args.to {
+        Some(text) => strata_server::parse_loki_time(text)
+            .map_err(|err| anyhow::anyhow!("invalid --to: {err}"))?,
+        None => now_ns(),
+    };
+    let start = match &args.from {
+        Some(text) => strata_server::parse_loki_time(text)
+            .map_err(|err| anyhow::anyhow!("invalid --from: {err}"))?,
+        None => {
+            end - strata_server::parse_duration(&args.since)
+                .map_err(|err| anyhow::anyhow!("invalid --since: {err}"))?
+        }
+    };
+    let client = reqwest::blocking::Client::new();
+    let mut request = client
+        .get(format!("{server}/loki/api/v1/query_range"))
+        .query(&[
+            ("query", args.query.as_str()),
+            ("start", &start.to_string()),
+            ("end", &end.to_string()),
+            ("limit", &args.limit.to_string()),
+            (
+                "direction",
+                if args.forward { "forward" } else { "backward" },
+            ),
+        ]);
+    if let Some(org) = &args.org_id {
+        request = request.header("X-Scope-OrgID", org);
+    }
+    let response = request
+        .send()
+        .with_context(|| format!("cannot reach {server}"))?;
+    let status = response.status();
+    let body = response.text().context("cannot read the response")?;
+    if !status.is_success() {
+        bail!("query failed ({status}): {}", body.trim());
+    }
+    let json: serde_json::Value =
+        serde_json::from_str(&body).context("cannot parse the response")?;
+    print_streams(&json, &args.output, args.forward)
+}
+
+/// Prints the entries of every result stream merged in time order.
+fn print_streams(json: &serde_json::Value, output: &str, forward: bool) -> anyhow::Result<()> {
+    let mut rows: Vec<(i64, String, &str)> = Vec::new();
+    let streams = json["data"]["result"]
+        .as_array()
+        .context("response has no data.result")?;
+    for stream in streams {
+        let labels = label_text(&stream["stream"]);
+        for value in stream["values"].as_array().into_iter().flatten() {
+            let ts: i64 = value[0].as_str().and_then(|t| t.parse().ok()).unwrap_or(0);
+            rows.push((ts, labels.clone(), value[1].as_str().unwrap_or("")));
+        }
+    }
+    rows.sort_by_key(|row| row.0);
+    if !forward {
+        rows.reverse();
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for (ts, labels, line) in rows {
+        let result = if output == "jsonl" {
+            let stream: serde_json::Value =
+                serde_json::from_str(&labels_json(&labels)).unwrap_or_default();
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({ "timestamp": format_ts(ts), "ts_ns": ts.to_string(), "labels": stream, "line": line })
+            )
+        } else {
+            writeln!(out, "{} {} {}", format_ts(ts), labels, line)
+        };
+        if result.is_err() {
+            break; // stdout closed (e.g. piped into head)
+        }
+    }
+    Ok(())
+}
+
+fn label_text(stream: &serde_json::Value) -> String {
+    let mut pairs: Vec<String> = Vec::new();
+    if let Some(object) = stream.as_object() {
+        for (name, value) in object {
+            pairs.push(format!(
+                "{name}={}",
+                serde_json::Value::String(value.as_str().unwrap_or("").to_string())
+            ));
+        }
+    }
+    format!("{{{}}}", pairs.join(", "))
+}
+
+fn labels_json(text: &str) -> String {
+    match strata_model::Labels::parse(text) {
+        Ok(labels) => serde_json::Value::Object(
+            labels
+                .iter()
+                .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+                .collect(),
+        )
+        .to_string(),
+        Err(_) => "{}".to_string(),
+    }
+}
+
+fn format_ts(ts: i64) -> String {
+    match jiff::Timestamp::from_nanosecond(i128::from(ts)) {
+        Ok(timestamp) => timestamp.to_string(),
+        Err(_) => ts.to_string(),
+    }
+}
+
+pub fn now_ns() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(now.as_nanos()).unwrap_or(i64::MAX)
+}
