@@ -50,7 +50,10 @@ def main():
         template = systems[system][rng.randrange(len(systems[system]))]
         line = digits.sub(fresh, template)
         if lines in needle_lines:
-            line = f"{line} needle_q7x9z"
+            # In the middle of the line, between spaces: a whole token.
+            words = line.split(" ")
+            middle = max(1, len(words) // 2)
+            line = " ".join(words[:middle] + ["needle_q7x9z"] + words[middle:])
             planted.append({"file": f"{system.lower()}-{instance}.log", "line": line})
         files[(system, instance)].write(line + "\n")
         written += len(line) + 1

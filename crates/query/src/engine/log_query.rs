@@ -1,4 +1,5 @@
 use super::collector::{Collector, EntryExtra};
+use super::hints::{metadata_hints, without_stream_labels};
 use crate::pipeline::{Pipeline, line_token_hints};
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -6,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use strata_logql::LogExpr;
 use strata_model::Labels;
-use strata_storage::{RowBlock, ScanRequest, Storage, TokenClause};
+use strata_storage::{FieldClause, RowBlock, ScanRequest, Storage, TokenClause};
 
 /// Which end of the range a log query starts from (Loki's `direction`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,13 +90,26 @@ pub fn run_log_query(
         .into_iter()
         .map(|alternatives| TokenClause { alternatives })
         .collect();
+    let mut field_values = Vec::new();
+    let hints = metadata_hints(&query.expr.stages);
+    if !hints.is_empty() {
+        let streams = storage.series(
+            query.tenant,
+            &query.expr.matchers,
+            query.start_ns,
+            query.end_ns,
+        )?;
+        for (key, values) in without_stream_labels(hints, &streams) {
+            field_values.push(FieldClause { key, values });
+        }
+    }
     let request = ScanRequest {
         tenant: query.tenant,
         matchers: &query.expr.matchers,
         start_ns: query.start_ns,
         end_ns: query.end_ns,
         line_tokens: &line_tokens,
-        field_values: &[],
+        field_values: &field_values,
     };
     let backward = query.direction == Direction::Backward;
     let collector = Mutex::new(Collector::new(query.limit, backward));

@@ -1,0 +1,108 @@
+//! Structured-metadata pruning hints: which `key = "value"` label filters can
+//! be checked against the blocks' metadata bloom filters.
+
+use strata_logql::{LabelFilterExpr, Stage};
+use strata_model::{Labels, MatchOp};
+
+/// The `key = "value"` equality filters that every matching entry must
+/// satisfy through its stream labels or structured metadata: those in label
+/// filter stages before any stage that can add, rename or drop labels (a
+/// parser, label_format, drop, keep...). Alternatives joined by `or` on the
+/// same key merge into one clause; anything else is left to the pipeline.
+pub(crate) fn metadata_hints(stages: &[Stage]) -> Vec<(String, Vec<String>)> {
+    let mut hints = Vec::new();
+    for stage in stages {
+        match stage {
+            Stage::LineFilter(_) => {}
+            Stage::LabelFilter(expr) => collect_conjuncts(expr, &mut hints),
+            _ => break,
+        }
+    }
+    hints
+}
+
+/// Keeps only the hints that no selected stream answers through its own
+/// labels: for those, only the metadata can hold the value.
+pub(crate) fn without_stream_labels(
+    hints: Vec<(String, Vec<String>)>,
+    streams: &[Labels],
+) -> Vec<(String, Vec<String>)> {
+    hints
+        .into_iter()
+        .filter(|(key, _)| streams.iter().all(|labels| labels.get(key).is_none()))
+        .collect()
+}
+
+fn collect_conjuncts(expr: &LabelFilterExpr, hints: &mut Vec<(String, Vec<String>)>) {
+    match expr {
+        LabelFilterExpr::And(left, right) => {
+            collect_conjuncts(left, hints);
+            collect_conjuncts(right, hints);
+        }
+        other => {
+            if let Some(hint) = equality_alternatives(other) {
+                hints.push(hint);
+            }
+        }
+    }
+}
+
+/// `k="a"` or `k="a" or k="b"`: the key and its values.
+fn equality_alternatives(expr: &LabelFilterExpr) -> Option<(String, Vec<String>)> {
+    match expr {
+        LabelFilterExpr::String(matcher)
+            if matcher.op == MatchOp::Eq
+                && !matcher.value.is_empty()
+                && !matcher.name.starts_with("__") =>
+        {
+            Some((matcher.name.clone(), vec![matcher.value.clone()]))
+        }
+        LabelFilterExpr::Or(left, right) => {
+            let (left_key, mut values) = equality_alternatives(left)?;
+            let (right_key, right_values) = equality_alternatives(right)?;
+            if left_key != right_key {
+                return None;
+            }
+            values.extend(right_values);
+            Some((left_key, values))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hints(query: &str) -> Vec<(String, Vec<String>)> {
+        metadata_hints(&strata_logql::parse_log_expr(query).unwrap().stages)
+    }
+
+    #[test]
+    fn only_equalities_before_label_changing_stages() {
+        let pair = |k: &str, v: &[&str]| {
+            (
+                k.to_string(),
+                v.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(
+            hints(r#"{a="b"} | trace_id="t1""#),
+            [pair("trace_id", &["t1"])]
+        );
+        assert_eq!(
+            hints(r#"{a="b"} |= "x" | trace_id="t1" and user="u""#),
+            [pair("trace_id", &["t1"]), pair("user", &["u"])]
+        );
+        assert_eq!(
+            hints(r#"{a="b"} | trace_id="t1" or trace_id="t2""#),
+            [pair("trace_id", &["t1", "t2"])]
+        );
+        assert!(hints(r#"{a="b"} | trace_id="t1" or user="u""#).is_empty());
+        assert!(hints(r#"{a="b"} | json | trace_id="t1""#).is_empty());
+        assert!(hints(r#"{a="b"} | trace_id!="t1""#).is_empty());
+        assert!(hints(r#"{a="b"} | __error__="""#).is_empty());
+        let streams = [Labels::parse(r#"{a="b", trace_id="t1"}"#).unwrap()];
+        assert!(without_stream_labels(hints(r#"{a="b"} | trace_id="t1""#), &streams).is_empty());
+    }
+}
