@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use crate::storage::Storage;
 
-/// How often the background threads look for work.
-const TICK: Duration = Duration::from_secs(1);
+/// How often the flush thread checks the head's size and age: often, so a
+/// fast-growing head is flushed soon after it passes the limit.
+const FLUSH_TICK: Duration = Duration::from_millis(50);
+/// How often the merge thread looks for parts to merge.
+const MERGE_TICK: Duration = Duration::from_secs(1);
 
 /// Handle of the background threads; dropping it (or `stop`) stops and joins them.
 pub struct BackgroundTasks {
@@ -45,6 +48,7 @@ impl Drop for BackgroundTasks {
 /// Runs `work` every tick until stopped.
 fn spawn_loop(
     name: &str,
+    tick: Duration,
     stop: Arc<(Mutex<bool>, Condvar)>,
     mut work: impl FnMut() + Send + 'static,
 ) -> JoinHandle<()> {
@@ -55,7 +59,7 @@ fn spawn_loop(
             loop {
                 {
                     let Ok(guard) = stopped.lock() else { return };
-                    let Ok((guard, _)) = wake.wait_timeout_while(guard, TICK, |stopped| !*stopped)
+                    let Ok((guard, _)) = wake.wait_timeout_while(guard, tick, |stopped| !*stopped)
                     else {
                         return;
                     };
@@ -74,7 +78,7 @@ impl Storage {
     pub fn start_background(self: &Arc<Self>) -> BackgroundTasks {
         let stop = Arc::new((Mutex::new(false), Condvar::new()));
         let flusher = self.clone();
-        let flush_thread = spawn_loop("strata-flush", stop.clone(), move || {
+        let flush_thread = spawn_loop("strata-flush", FLUSH_TICK, stop.clone(), move || {
             if flusher.flush_due()
                 && let Err(err) = flusher.flush()
             {
@@ -82,7 +86,7 @@ impl Storage {
             }
         });
         let merger = self.clone();
-        let merge_thread = spawn_loop("strata-merge", stop.clone(), move || {
+        let merge_thread = spawn_loop("strata-merge", MERGE_TICK, stop.clone(), move || {
             if let Err(err) = merger.merge() {
                 tracing::error!(error = %err, "background merge failed");
             }

@@ -26,6 +26,23 @@ impl Storage {
     /// whose data is all in parts. Safe to call concurrently with appends and scans.
     pub fn flush(&self) -> Result<(), StorageError> {
         let _flushing = self.flush_lock.lock().map_err(|_| StorageError::Poisoned)?;
+        self.flush_locked()
+    }
+
+    /// Backpressure for appends: when the active head holds `limit` bytes or
+    /// more, flushes it (waiting for a flush already under way first), so that
+    /// the head's memory stays bounded however fast pushes arrive.
+    pub(crate) fn flush_if_over(&self, limit: u64) -> Result<(), StorageError> {
+        let _flushing = self.flush_lock.lock().map_err(|_| StorageError::Poisoned)?;
+        // Another appender may have flushed while this one waited for the lock.
+        if read_lock(&self.heads)?.active.bytes < limit {
+            return Ok(());
+        }
+        self.flush_locked()
+    }
+
+    /// The body of a flush; the caller holds `flush_lock`.
+    fn flush_locked(&self) -> Result<(), StorageError> {
         {
             let heads = read_lock(&self.heads)?;
             if heads.active.entries == 0 && heads.frozen.is_empty() {
