@@ -320,7 +320,7 @@ fn bad_input_gets_a_clear_4xx() {
     assert!(body.contains("1 valid entries were stored"), "{body}");
     let big = push_body(json!({"job": "x"}), vec![json!([now, "z".repeat(200_000)])]);
     let (status, body) = server.push_json(&big);
-    assert_eq!(status, 413, "{body}");
+    check(status, &body, 413, "max_request_bytes");
     let response = client()
         .post(format!("{}/loki/api/v1/push", server.url))
         .header("Content-Type", "text/plain")

@@ -26,8 +26,15 @@ use axum::routing::{get, post};
 pub fn router(state: AppState) -> Router {
     let body_limit = state.limits.ingest.max_request_bytes;
     Router::new()
-        .route("/loki/api/v1/push", post(loki::push::push))
-        .route("/api/prom/push", post(loki::push::push))
+        // Push bodies are read by the handler, which names the limit when refusing.
+        .route(
+            "/loki/api/v1/push",
+            post(loki::push::push).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            "/api/prom/push",
+            post(loki::push::push).layer(DefaultBodyLimit::disable()),
+        )
         .route(
             "/loki/api/v1/query_range",
             get(loki::query::query_range).post(loki::query::query_range),

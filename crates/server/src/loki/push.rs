@@ -1,6 +1,6 @@
 use super::tenant;
 use crate::{ApiError, AppState};
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use std::sync::atomic::Ordering::Relaxed;
@@ -14,14 +14,34 @@ use strata_ingest::{PushFormat, decode_body, decode_loki_push};
 pub async fn push(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Result<StatusCode, ApiError> {
     state.metrics.push_requests.fetch_add(1, Relaxed);
-    let result = push_inner(&state, &headers, body).await;
+    let result = match read_body(body, state.limits.ingest.max_request_bytes).await {
+        Ok(body) => push_inner(&state, &headers, body).await,
+        Err(err) => Err(err),
+    };
     if result.is_err() {
         state.metrics.push_failures.fetch_add(1, Relaxed);
     }
     result
+}
+
+/// Reads the whole body, refusing with 413 and the limit's name past `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        let inner = err.into_inner();
+        if inner.is::<http_body_util::LengthLimitError>() {
+            ApiError::with_status(
+                413,
+                format!(
+                    "request body is larger than the limit of {limit} bytes (max_request_bytes)"
+                ),
+            )
+        } else {
+            ApiError::bad_request(format!("cannot read request body: {inner}"))
+        }
+    })
 }
 
 async fn push_inner(
