@@ -5,6 +5,10 @@ use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use strata_model::LabelLimits;
 
+/// Largest `limits.max_request_bytes` accepted: a push becomes one WAL
+/// record, and the WAL refuses records over 1 GiB.
+const MAX_REQUEST_BYTES_CEILING: usize = 512 << 20;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
@@ -109,6 +113,13 @@ impl Config {
                 *target = value;
             }
         };
+        if let Some(bytes) = section.max_request_bytes
+            && bytes > MAX_REQUEST_BYTES_CEILING
+        {
+            anyhow::bail!(
+                "invalid limits.max_request_bytes {bytes}: at most {MAX_REQUEST_BYTES_CEILING} (one push is one WAL record)"
+            );
+        }
         set(&mut ingest.max_request_bytes, section.max_request_bytes);
         set(&mut ingest.max_line_bytes, section.max_line_bytes);
         set(&mut ingest.max_metadata_bytes, section.max_metadata_bytes);

@@ -251,6 +251,33 @@ fn protobuf_and_gzip_pushes() {
         categorized["data"]["encodingFlags"],
         json!(["categorize-labels"])
     );
+
+    // Entries of one stream with different metadata still come back in time order.
+    let values = (0..6).map(|i| json!([(base + 1000 + i).to_string(), format!("m{i}"), {"trace_id": format!("t{}", i % 2)}])).collect();
+    assert_eq!(
+        server
+            .push_json(&push_body(json!({"job": "mixed"}), values))
+            .0,
+        204
+    );
+    let response = client()
+        .get(format!("{}/loki/api/v1/query_range", server.url))
+        .header("X-Loki-Response-Encoding-Flags", "categorize-labels")
+        .query(&[
+            ("query", r#"{job="mixed"}"#),
+            ("start", start.as_str()),
+            ("end", (base + 2000).to_string().as_str()),
+        ])
+        .send()
+        .unwrap();
+    let categorized: serde_json::Value = response.json().unwrap();
+    let lines: Vec<&str> = categorized["data"]["result"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v[1].as_str().unwrap())
+        .collect();
+    assert_eq!(lines, ["m5", "m4", "m3", "m2", "m1", "m0"]);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use libfuzzer_sys::fuzz_target;
 use std::sync::Arc;
 use strata_model::Labels;
-use strata_storage::{block, part, wal, wal_record};
+use strata_storage_internals::{block, part, wal, wal_record};
 
 fuzz_target!(|data: &[u8]| {
     let _ = wal::read_segment(data);

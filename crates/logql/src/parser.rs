@@ -560,8 +560,9 @@ impl<'a> Parser<'a> {
 
 /// Deepest bracket nesting accepted; the parser recurses once per level.
 const MAX_NESTING: usize = 64;
-/// Most operators (binary, `and`, `or`, `,`) accepted: each may add a level
-/// to the AST, which is dropped, printed and evaluated recursively.
+/// Most operators (binary, comparisons and matchers, `and`, `or`, `,`)
+/// accepted: each may add a level to the AST (label filters side by side are
+/// an implicit `and`), which is dropped, printed and evaluated recursively.
 const MAX_OPERATORS: usize = 512;
 
 /// Rejects queries deep enough to exhaust the stack of a recursive parser.
@@ -573,7 +574,8 @@ fn check_complexity(input: &str, tokens: &[Token]) -> Result<(), ParseError> {
             Tok::Sym("(" | "[" | "{") => depth += 1,
             Tok::Sym(")" | "]" | "}") => depth = depth.saturating_sub(1),
             Tok::Sym(
-                "+" | "-" | "*" | "/" | "%" | "^" | "==" | "!=" | ">" | ">=" | "<" | "<=" | ",",
+                "+" | "-" | "*" | "/" | "%" | "^" | "==" | "!=" | ">" | ">=" | "<" | "<=" | ","
+                | "=" | "=~" | "!~",
             ) => operators += 1,
             Tok::Ident(word) if matches!(word.as_str(), "and" | "or" | "unless") => operators += 1,
             _ => {}

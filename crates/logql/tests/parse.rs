@@ -484,3 +484,23 @@ proptest::proptest! {
         }
     }
 }
+
+/// Label filters side by side nest as `and`s: a huge chain is refused, not
+/// parsed into a tree deep enough to overflow a server thread's stack.
+#[test]
+fn huge_implicit_and_chain_is_refused() {
+    let query = format!(r#"{{a="b"}} | {}"#, r#"x="1" "#.repeat(200_000));
+    let handle = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(move || {
+            strata_logql::parse_expr(&query)
+                .map(|_| ())
+                .map_err(|err| err.to_string())
+        })
+        .unwrap();
+    let err = handle
+        .join()
+        .expect("parser thread overflowed its stack")
+        .unwrap_err();
+    assert!(err.contains("operators"), "{err}");
+}

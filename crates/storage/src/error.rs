@@ -21,6 +21,13 @@ pub enum StorageError {
     /// Another process (or another `Storage` in this one) has the data directory open.
     #[error("cannot lock {path}: the data directory is in use by another storage")]
     Locked { path: PathBuf },
+    /// The WAL had an I/O error that may have lost written records; appends
+    /// are refused until a restart replays the WAL from disk.
+    #[error("cannot append: {reason}; restart to replay the wal")]
+    WalFailed { reason: &'static str },
+    /// One append would make a WAL record over the 1 GiB limit.
+    #[error("cannot append {bytes} bytes as one wal record: the limit is 1 GiB")]
+    RecordTooLarge { bytes: usize },
     /// A background thread or lock holder panicked earlier.
     #[error("cannot use storage: a lock was poisoned by an earlier panic")]
     Poisoned,

@@ -32,7 +32,7 @@ impl Storage {
             for tenant_parts in parts.values() {
                 let mut by_day: BTreeMap<i64, Vec<Arc<Part>>> = BTreeMap::new();
                 for part in tenant_parts {
-                    if part.size <= MAX_MERGE_INPUT_BYTES {
+                    if part.size <= MAX_MERGE_INPUT_BYTES && part.mergeable() {
                         by_day.entry(part.day).or_default().push(part.clone());
                     }
                 }
@@ -64,11 +64,20 @@ impl Storage {
         }
         let mut writer = self.create_part_writer(&tenant, day)?;
         let (max_rows, max_bytes) = (self.config.block_max_rows, self.config.block_max_bytes);
+        let unreadable = |err: &StorageError| {
+            log_unreadable(err);
+            if let StorageError::Corrupt { path, .. } = err {
+                for part in inputs.iter().filter(|part| &part.path == path) {
+                    part.mark_unmergeable();
+                }
+            }
+        };
+        // On any error the writer is dropped, which deletes its temp file.
         for (id, labels) in streams {
-            let mut merger = StreamMerger::new(inputs, id, labels).inspect_err(log_unreadable)?;
+            let mut merger = StreamMerger::new(inputs, id, labels).inspect_err(unreadable)?;
             while let Some(chunk) = merger
                 .next_chunk(max_rows, max_bytes)
-                .inspect_err(log_unreadable)?
+                .inspect_err(unreadable)?
             {
                 writer.add_stream(&chunk)?;
             }

@@ -70,6 +70,9 @@ pub struct Part {
     pub rows: u64,
     /// Blocks found corrupt by scans so far, so that each is reported once.
     corrupt_blocks: Mutex<HashSet<usize>>,
+    /// Set when a merge could not read this part: merges leave it alone from
+    /// then on (a merge would drop its unreadable blocks for good).
+    unmergeable: std::sync::atomic::AtomicBool,
 }
 
 pub fn encode_stream_table(streams: &[(u64, Arc<Labels>)], out: &mut Vec<u8>) {
@@ -329,7 +332,25 @@ impl Part {
             max_ts,
             rows,
             corrupt_blocks: Mutex::new(HashSet::new()),
+            unmergeable: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether merges may rewrite this part: not once any of its blocks was
+    /// found unreadable.
+    pub fn mergeable(&self) -> bool {
+        let corrupt = self
+            .corrupt_blocks
+            .lock()
+            .map(|blocks| !blocks.is_empty())
+            .unwrap_or(true);
+        !corrupt && !self.unmergeable.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Keeps merges away from this part.
+    pub fn mark_unmergeable(&self) {
+        self.unmergeable
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Records that block `index` is corrupt; true the first time.

@@ -40,6 +40,23 @@ pub struct PartWriter {
     /// Streams in the order added (ascending id).
     streams: Vec<(u64, Arc<Labels>)>,
     limits: BlockLimits,
+    /// Deletes the temp file if the writer is dropped before `finish` renames it.
+    cleanup: TmpCleanup,
+}
+
+/// Removes a temp file on drop unless disarmed: a failed flush or merge
+/// leaves nothing behind.
+struct TmpCleanup(Option<PathBuf>);
+
+impl Drop for TmpCleanup {
+    fn drop(&mut self) {
+        if let Some(path) = self.0.take()
+            && let Err(err) = std::fs::remove_file(&path)
+            && err.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(path = %path.display(), error = %err, "cannot remove unfinished part");
+        }
+    }
 }
 
 impl PartWriter {
@@ -49,6 +66,7 @@ impl PartWriter {
         let file = File::create(&tmp).map_err(|err| StorageError::io("create", &tmp, err))?;
         let mut writer = PartWriter {
             path,
+            cleanup: TmpCleanup(Some(tmp.clone())),
             tmp,
             file: BufWriter::with_capacity(1 << 20, file),
             offset: 0,
@@ -167,6 +185,7 @@ impl PartWriter {
         drop(file);
         std::fs::rename(&self.tmp, &self.path)
             .map_err(|err| StorageError::io("rename", &self.tmp, err))?;
+        self.cleanup.0 = None;
         if let Some(dir) = self.path.parent() {
             sync_dir(dir)?;
         }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
-use strata_model::LabelMatcher;
+use strata_model::{LabelMatcher, Labels};
 
 use crate::block::BlockBlooms;
 use crate::bloom::{hash_field, hash_token};
@@ -42,7 +42,9 @@ pub struct TokenClause {
 }
 
 /// Satisfied when the block may contain metadata key `key` with a value equal
-/// to one of `values`. An empty `values` list is always satisfied.
+/// to one of `values`. An empty `values` list is always satisfied, and so is
+/// any block of a stream that has `key` among its labels (there the label, not
+/// the metadata, may be what matches).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FieldClause {
     pub key: String,
@@ -70,6 +72,8 @@ struct BloomProbe {
     tokens: Vec<Vec<Vec<u64>>>,
     /// clause -> value hashes
     fields: Vec<Vec<u64>>,
+    /// clause -> its metadata key
+    field_keys: Vec<String>,
 }
 
 impl BloomProbe {
@@ -101,10 +105,19 @@ impl BloomProbe {
                     .collect()
             })
             .collect();
-        BloomProbe { tokens, fields }
+        let field_keys = request
+            .field_values
+            .iter()
+            .map(|clause| clause.key.clone())
+            .collect();
+        BloomProbe {
+            tokens,
+            fields,
+            field_keys,
+        }
     }
 
-    fn may_match(&self, blooms: &BlockBlooms) -> bool {
+    fn may_match(&self, blooms: &BlockBlooms, stream_labels: Option<&Labels>) -> bool {
         let tokens_ok = self.tokens.iter().all(|clause: &Vec<Vec<u64>>| {
             clause.is_empty()
                 || clause.iter().any(|alternative| {
@@ -114,9 +127,15 @@ impl BloomProbe {
                 })
         });
         tokens_ok
-            && self.fields.iter().all(|values| {
-                values.is_empty() || values.iter().any(|&hash| blooms.fields.may_contain(hash))
-            })
+            && self
+                .fields
+                .iter()
+                .zip(&self.field_keys)
+                .all(|(values, key)| {
+                    values.is_empty()
+                        || stream_labels.is_none_or(|labels| labels.get(key).is_some())
+                        || values.iter().any(|&hash| blooms.fields.may_contain(hash))
+                })
     }
 }
 
@@ -200,7 +219,13 @@ impl Storage {
                 stats.blocks_total += 1;
                 if !part_overlaps || block.max_ts < start || block.min_ts >= end {
                     stats.blocks_pruned_time += 1;
-                } else if !probe.may_match(&block.blooms) {
+                } else if !probe.may_match(
+                    &block.blooms,
+                    parts[part_index]
+                        .streams
+                        .get(&block.stream_id)
+                        .map(|labels| &**labels),
+                ) {
                     stats.blocks_pruned_bloom += 1;
                 } else {
                     candidates.push((part_index, index));

@@ -68,6 +68,12 @@ impl Storage {
         let tenants_dir = data_dir.join("tenants");
         create_dir_all(&wal_dir)?;
         create_dir_all(&tenants_dir)?;
+        // Make the new directories themselves durable before anything in
+        // them is acknowledged.
+        crate::fs_util::sync_dir(&data_dir)?;
+        if let Some(parent) = data_dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            crate::fs_util::sync_dir(parent)?;
+        }
         let dir_lock = lock_data_dir(&data_dir)?;
         let counters = Counters::default();
         let mut index: HashMap<String, TenantIndex> = HashMap::new();

@@ -50,7 +50,8 @@ struct SeenAtTs {
 }
 
 impl SeenAtTs {
-    /// True the first time (ts, line) is seen.
+    /// True the first time (ts, line) is seen; `line` here is the row's
+    /// line followed by its structured metadata.
     fn first_time(&mut self, ts: i64, line: &str) -> bool {
         if self.ts != Some(ts) {
             self.ts = Some(ts);
@@ -82,6 +83,8 @@ pub struct StreamMerger<'a> {
     /// Inputs that still have rows.
     cursors: Vec<Cursor<'a>>,
     seen: SeenAtTs,
+    /// Reused buffer for a row's dedup key (line and metadata).
+    key_scratch: String,
 }
 
 impl<'a> StreamMerger<'a> {
@@ -116,6 +119,7 @@ impl<'a> StreamMerger<'a> {
             labels,
             cursors,
             seen: SeenAtTs::default(),
+            key_scratch: String::new(),
         })
     }
 
@@ -131,8 +135,18 @@ impl<'a> StreamMerger<'a> {
                 break;
             };
             let cursor = &mut self.cursors[index];
-            let (ts, line) = (cursor.block.ts(cursor.row), cursor.block.line(cursor.row));
-            if self.seen.first_time(ts, line) {
+            let ts = cursor.block.ts(cursor.row);
+            // Rows are duplicates only when line and structured metadata both match.
+            let key = &mut self.key_scratch;
+            key.clear();
+            key.push_str(cursor.block.line(cursor.row));
+            for (name, value) in cursor.block.metadata(cursor.row) {
+                key.push('\0');
+                key.push_str(name);
+                key.push('=');
+                key.push_str(value);
+            }
+            if self.seen.first_time(ts, key) {
                 out.push_from(&cursor.block, cursor.row);
             }
             cursor.row += 1;

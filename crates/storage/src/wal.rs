@@ -9,6 +9,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -51,6 +52,10 @@ struct WalState {
     size: u64,
     /// Records written since open; the group-commit sequence number.
     written: u64,
+    /// Set after a write or fsync failed in a way that may have left the
+    /// segment unusable: every later append is refused until a restart
+    /// replays the WAL from disk.
+    broken: Option<&'static str>,
 }
 
 struct SyncState {
@@ -58,6 +63,9 @@ struct SyncState {
     synced: u64,
     /// A leader is running fsync now.
     syncing: bool,
+    /// An fsync failed: its records (and any written with them) may be lost
+    /// by the kernel, so no waiter may retry and report success.
+    failed: bool,
 }
 
 fn segment_path(dir: &Path, seq: u64) -> PathBuf {
@@ -107,6 +115,11 @@ pub struct SegmentContents {
     pub valid_len: u64,
     /// Why reading stopped early, if it did.
     pub torn: Option<&'static str>,
+    /// True when what follows `valid_len` looks like a write cut short by a
+    /// crash (a frame running past the end of the file, a last frame whose
+    /// checksum fails, or zeros); false when a damaged record is followed by
+    /// more data, which is corruption: acknowledged records may follow it.
+    pub tail_is_torn: bool,
     /// Records whose CRC held but whose payload did not decode: (offset, reason).
     pub bad_payloads: Vec<(u64, &'static str)>,
 }
@@ -133,6 +146,7 @@ pub fn read_segment(bytes: &[u8]) -> Result<SegmentContents, (u64, &'static str)
         records: Vec::new(),
         valid_len: HEADER_LEN as u64,
         torn: None,
+        tail_is_torn: true,
         bad_payloads: Vec::new(),
     };
     while !reader.is_empty() {
@@ -160,6 +174,13 @@ pub fn read_segment(bytes: &[u8]) -> Result<SegmentContents, (u64, &'static str)
                 contents.valid_len = reader.position() as u64;
             }
             Err(reason) => {
+                let rest = &bytes[offset as usize..];
+                let frame_ends_the_file = reader.is_empty();
+                contents.tail_is_torn = match reason {
+                    "torn record header" | "torn record payload" => true,
+                    "record checksum mismatch" => frame_ends_the_file,
+                    _ => false,
+                } || rest.iter().all(|byte| *byte == 0);
                 contents.torn = Some(reason);
                 break;
             }
@@ -193,6 +214,7 @@ impl Wal {
             sync: Mutex::new(SyncState {
                 synced: 0,
                 syncing: false,
+                failed: false,
             }),
             synced: Condvar::new(),
         })
@@ -208,9 +230,21 @@ impl Wal {
         then: impl FnOnce() -> T,
     ) -> Result<(u64, T), StorageError> {
         let mut state = self.state.lock().map_err(|_| StorageError::Poisoned)?;
-        if let Err(err) = (&*state.file).write_all(framed) {
+        if let Some(reason) = state.broken {
+            return Err(StorageError::WalFailed { reason });
+        }
+        if framed.len() > MAX_RECORD_BYTES + 8 {
+            return Err(StorageError::RecordTooLarge {
+                bytes: framed.len(),
+            });
+        }
+        // Write at the known end, not at the file cursor: after a failed
+        // write the cursor may sit past it and leave a hole.
+        if let Err(err) = state.file.write_all_at(framed, state.size) {
             // Cut a partial record off so that later records stay replayable.
-            let _ = state.file.set_len(state.size);
+            if state.file.set_len(state.size).is_err() {
+                state.broken = Some("cannot cut off a partly written record");
+            }
             return Err(StorageError::io("write", &state.path, err));
         }
         state.size += framed.len() as u64;
@@ -235,6 +269,11 @@ impl Wal {
             if sync.synced >= seq {
                 return Ok(());
             }
+            if sync.failed {
+                return Err(StorageError::WalFailed {
+                    reason: "an fsync of the wal failed",
+                });
+            }
             if !sync.syncing {
                 break;
             }
@@ -254,8 +293,16 @@ impl Wal {
         sync.syncing = false;
         if result.is_ok() {
             sync.synced = sync.synced.max(target);
+        } else {
+            sync.failed = true;
         }
         self.synced.notify_all();
+        drop(sync);
+        if result.is_err()
+            && let Ok(mut state) = self.state.lock()
+        {
+            state.broken = Some("an fsync of the wal failed");
+        }
         result
     }
 
@@ -275,10 +322,10 @@ impl Wal {
 
     fn rotate_locked(&self, state: &mut WalState, counters: &Counters) -> Result<(), StorageError> {
         if self.policy == FsyncPolicy::Always {
-            state
-                .file
-                .sync_data()
-                .map_err(|err| StorageError::io("fsync", &state.path, err))?;
+            if let Err(err) = state.file.sync_data() {
+                state.broken = Some("an fsync of the wal failed");
+                return Err(StorageError::io("fsync", &state.path, err));
+            }
             bump(&counters.wal_fsyncs, 1);
         }
         let written = state.written;
@@ -325,6 +372,7 @@ fn create_segment(dir: &Path, seq: u64, policy: FsyncPolicy) -> Result<WalState,
         segment: seq,
         size: HEADER_LEN as u64,
         written: 0,
+        broken: None,
     })
 }
 
@@ -358,7 +406,15 @@ fn replay_segment(
         bump(&counters.corrupt_files, 1);
     }
     if let Some(reason) = contents.torn {
-        tracing::warn!(path = %path.display(), offset = contents.valid_len, reason, "truncating torn wal tail");
+        if contents.tail_is_torn {
+            tracing::warn!(path = %path.display(), offset = contents.valid_len, reason, "truncating torn wal tail");
+        } else {
+            // Damage with data after it: keep the whole segment aside before
+            // cutting it, so that nothing is destroyed.
+            tracing::error!(path = %path.display(), offset = contents.valid_len, reason, "corrupt wal record; a copy of the segment is kept in quarantine");
+            bump(&counters.corrupt_files, 1);
+            copy_to_quarantine(data_dir, path)?;
+        }
         let file = OpenOptions::new()
             .write(true)
             .open(path)
@@ -372,6 +428,26 @@ fn replay_segment(
         replay(record);
     }
     Ok(())
+}
+
+/// Copies `path` into `<data_dir>/quarantine/`, fsynced, keeping the original.
+fn copy_to_quarantine(data_dir: &Path, path: &Path) -> Result<(), StorageError> {
+    let dir = data_dir.join("quarantine");
+    fs::create_dir_all(&dir).map_err(|err| StorageError::io("create", &dir, err))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let target = dir.join(format!("{name}.{nanos}"));
+    fs::copy(path, &target).map_err(|err| StorageError::io("copy", &target, err))?;
+    File::open(&target)
+        .and_then(|file| file.sync_all())
+        .map_err(|err| StorageError::io("fsync", &target, err))?;
+    crate::fs_util::sync_dir(&dir)
 }
 
 #[cfg(test)]
@@ -407,6 +483,74 @@ mod tests {
         )
         .unwrap();
         lines
+    }
+
+    /// A damaged record with good records after it is corruption, not a torn
+    /// tail: the segment is cut to stay writable, but a full copy is kept.
+    #[test]
+    fn corruption_mid_segment_keeps_a_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let counters = Counters::default();
+        let wal = Wal::open(
+            dir.path(),
+            dir.path(),
+            FsyncPolicy::Always,
+            1 << 20,
+            &counters,
+            |_| {},
+        )
+        .unwrap();
+        for i in 0..3 {
+            let (seq, ()) = wal
+                .append(&framed(&format!("line {i}")), &counters, || ())
+                .unwrap();
+            wal.sync_to(seq, &counters).unwrap();
+        }
+        drop(wal);
+        let (_, path) = list_segments(dir.path()).unwrap().pop().unwrap();
+        let mut bytes = fs::read(&path).unwrap();
+        let record_len = framed("line 0").len();
+        // Flip a payload byte of the second record.
+        bytes[HEADER_LEN + record_len + 12] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        assert_eq!(replayed(dir.path()), ["line 0"]);
+        let kept: Vec<_> = fs::read_dir(dir.path().join("quarantine"))
+            .unwrap()
+            .collect();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(fs::read(kept[0].as_ref().unwrap().path()).unwrap(), bytes);
+    }
+
+    /// After an fsync failure or a failed write, the WAL writes at its known
+    /// end: no hole, and later records replay.
+    #[test]
+    fn appends_write_at_the_known_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let counters = Counters::default();
+        let wal = Wal::open(
+            dir.path(),
+            dir.path(),
+            FsyncPolicy::Always,
+            1 << 20,
+            &counters,
+            |_| {},
+        )
+        .unwrap();
+        let (seq, ()) = wal.append(&framed("first"), &counters, || ()).unwrap();
+        wal.sync_to(seq, &counters).unwrap();
+        {
+            // Leave the file cursor past the end, as a failed partial write
+            // followed by a truncate does: a cursor write would leave a hole.
+            use std::io::{Seek, SeekFrom};
+            let state = wal.state.lock().unwrap();
+            (&*state.file)
+                .seek(SeekFrom::Start(state.size + 100))
+                .unwrap();
+        }
+        let (seq, ()) = wal.append(&framed("second"), &counters, || ()).unwrap();
+        wal.sync_to(seq, &counters).unwrap();
+        drop(wal);
+        assert_eq!(replayed(dir.path()), ["first", "second"]);
     }
 
     #[test]

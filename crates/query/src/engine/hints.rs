@@ -2,7 +2,7 @@
 //! be checked against the blocks' metadata bloom filters.
 
 use strata_logql::{LabelFilterExpr, Stage};
-use strata_model::{Labels, MatchOp};
+use strata_model::MatchOp;
 
 /// The `key = "value"` equality filters that every matching entry must
 /// satisfy through its stream labels or structured metadata: those in label
@@ -19,18 +19,6 @@ pub(crate) fn metadata_hints(stages: &[Stage]) -> Vec<(String, Vec<String>)> {
         }
     }
     hints
-}
-
-/// Keeps only the hints that no selected stream answers through its own
-/// labels: for those, only the metadata can hold the value.
-pub(crate) fn without_stream_labels(
-    hints: Vec<(String, Vec<String>)>,
-    streams: &[Labels],
-) -> Vec<(String, Vec<String>)> {
-    hints
-        .into_iter()
-        .filter(|(key, _)| streams.iter().all(|labels| labels.get(key).is_none()))
-        .collect()
 }
 
 fn collect_conjuncts(expr: &LabelFilterExpr, hints: &mut Vec<(String, Vec<String>)>) {
@@ -102,7 +90,5 @@ mod tests {
         assert!(hints(r#"{a="b"} | json | trace_id="t1""#).is_empty());
         assert!(hints(r#"{a="b"} | trace_id!="t1""#).is_empty());
         assert!(hints(r#"{a="b"} | __error__="""#).is_empty());
-        let streams = [Labels::parse(r#"{a="b", trace_id="t1"}"#).unwrap()];
-        assert!(without_stream_labels(hints(r#"{a="b"} | trace_id="t1""#), &streams).is_empty());
     }
 }

@@ -1,5 +1,5 @@
 use super::collector::{Collector, EntryExtra};
-use super::hints::{metadata_hints, without_stream_labels};
+use super::hints::metadata_hints;
 use crate::pipeline::{Pipeline, line_token_hints};
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
@@ -90,19 +90,12 @@ pub fn run_log_query(
         .into_iter()
         .map(|alternatives| TokenClause { alternatives })
         .collect();
-    let mut field_values = Vec::new();
-    let hints = metadata_hints(&query.expr.stages);
-    if !hints.is_empty() {
-        let streams = storage.series(
-            query.tenant,
-            &query.expr.matchers,
-            query.start_ns,
-            query.end_ns,
-        )?;
-        for (key, values) in without_stream_labels(hints, &streams) {
-            field_values.push(FieldClause { key, values });
-        }
-    }
+    // The storage applies these only to blocks of streams without such a
+    // label, so no series lookup is needed (and none can race with a flush).
+    let field_values: Vec<FieldClause> = metadata_hints(&query.expr.stages)
+        .into_iter()
+        .map(|(key, values)| FieldClause { key, values })
+        .collect();
     let request = ScanRequest {
         tenant: query.tenant,
         matchers: &query.expr.matchers,
@@ -199,6 +192,7 @@ fn scan_block(
     // Once `limit` rows matched, only rows with the same timestamp as the
     // last one can still win (ties are broken by labels and line).
     let mut cutoff_ts = None;
+    let mut distinct = std::collections::HashSet::new();
     for step in 0..rows {
         let row = if backward { rows - 1 - step } else { step };
         let ts = block.ts(row);
@@ -239,8 +233,15 @@ fn scan_block(
             };
             matches.push(((ts, Arc::new(processed.labels), processed.line), extra));
         }
-        if matches.len() >= limit && cutoff_ts.is_none() {
-            cutoff_ts = Some(ts);
+        if cutoff_ts.is_none() {
+            // Count distinct entries only: a block may hold the same entry
+            // twice (a retried push), and the collector keeps it once. A hash
+            // collision only makes the scan go on longer.
+            let (key, _) = &matches[matches.len() - 1];
+            distinct.insert(entry_hash(key));
+            if distinct.len() >= limit {
+                cutoff_ts = Some(ts);
+            }
         }
     }
     counters.lines_scanned.fetch_add(scanned, Relaxed);
@@ -257,6 +258,13 @@ fn scan_block(
     }
 }
 
+fn entry_hash(key: &super::collector::EntryKey) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    key.hash(&mut hasher);
+    hasher.finish()
+}
+
 fn lock(collector: &Mutex<Collector>) -> std::sync::MutexGuard<'_, Collector> {
     collector
         .lock()
@@ -265,12 +273,13 @@ fn lock(collector: &Mutex<Collector>) -> std::sync::MutexGuard<'_, Collector> {
 
 /// Stream labels plus structured metadata, as one label set.
 fn merge_labels(stream: &Labels, metadata: &[(String, String)]) -> Labels {
-    let mut pairs = stream.pairs().to_vec();
-    for (name, value) in metadata {
-        if stream.get(name).is_none() {
-            pairs.push((name.clone(), value.clone()));
-        }
-    }
+    // As in the pipeline: a metadata key that is also a stream label wins.
+    let mut pairs: Vec<(String, String)> = stream
+        .iter()
+        .filter(|(name, _)| !metadata.iter().any(|(key, _)| key == name))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
+        .collect();
+    pairs.extend(metadata.iter().cloned());
     Labels::from_pairs(pairs)
 }
 

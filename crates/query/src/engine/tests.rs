@@ -145,3 +145,98 @@ proptest! {
         }
     }
 }
+
+fn storage_in(dir: &std::path::Path) -> Storage {
+    let config = StorageConfig {
+        data_dir: dir.to_path_buf(),
+        fsync: strata_storage::FsyncPolicy::Never,
+        ..StorageConfig::default()
+    };
+    Storage::open(config).unwrap()
+}
+
+fn count(storage: &Storage, query: &str, limit: usize) -> usize {
+    let expr = strata_logql::parse_log_expr(query).unwrap();
+    let query = LogQuery {
+        tenant: "fake",
+        expr: &expr,
+        start_ns: 0,
+        end_ns: 100,
+        limit,
+        direction: Direction::Backward,
+    };
+    run_log_query(storage, &query)
+        .unwrap()
+        .streams
+        .iter()
+        .map(|s| s.entries.len())
+        .sum()
+}
+
+/// An entry stored twice in one block (a retried push) counts once toward
+/// the limit, in the head and in a part.
+#[test]
+fn duplicates_in_a_block_do_not_eat_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage_in(dir.path());
+    let labels = Labels::parse(r#"{app="a"}"#).unwrap();
+    let entries = vec![
+        Entry::new(9, "older"),
+        Entry::new(10, "dup"),
+        Entry::new(10, "dup"),
+    ];
+    storage
+        .append("fake", &[PushStream { labels, entries }])
+        .unwrap();
+    assert_eq!(count(&storage, r#"{app="a"}"#, 2), 2);
+    storage.flush().unwrap();
+    assert_eq!(count(&storage, r#"{app="a"}"#, 2), 2);
+}
+
+/// Entries that differ only in structured metadata are different entries,
+/// before and after a merge.
+#[test]
+fn merge_keeps_entries_that_differ_in_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage_in(dir.path());
+    for trace in ["t1", "t2"] {
+        let mut entry = Entry::new(10, "same");
+        entry
+            .metadata
+            .push(("trace_id".to_string(), trace.to_string()));
+        storage
+            .append(
+                "fake",
+                &[PushStream {
+                    labels: Labels::parse(r#"{app="a"}"#).unwrap(),
+                    entries: vec![entry],
+                }],
+            )
+            .unwrap();
+        storage.flush().unwrap();
+    }
+    assert_eq!(count(&storage, r#"{app="a"} | trace_id="t2""#, 10), 1);
+    storage.merge().unwrap();
+    assert_eq!(count(&storage, r#"{app="a"} | trace_id="t2""#, 10), 1);
+    assert_eq!(count(&storage, r#"{app="a"}"#, 10), 2);
+}
+
+/// A metadata filter whose key is a stream label of some streams must not
+/// prune those streams' blocks by the metadata bloom.
+#[test]
+fn metadata_hint_ignores_streams_with_that_label() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = storage_in(dir.path());
+    let labels = Labels::parse(r#"{app="a", trace_id="t9"}"#).unwrap();
+    storage
+        .append(
+            "fake",
+            &[PushStream {
+                labels,
+                entries: vec![Entry::new(5, "label carries it")],
+            }],
+        )
+        .unwrap();
+    storage.flush().unwrap();
+    assert_eq!(count(&storage, r#"{app="a"} | trace_id="t9""#, 10), 1);
+}

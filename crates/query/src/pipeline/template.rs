@@ -457,6 +457,12 @@ fn render_nodes(nodes: &[Node], context: &Context<'_>, out: &mut String) -> Resu
                 }
             }
         }
+        if out.len() > super::template_funcs::MAX_TEMPLATE_OUTPUT {
+            return Err(format!(
+                "template output is longer than {} bytes",
+                super::template_funcs::MAX_TEMPLATE_OUTPUT
+            ));
+        }
     }
     Ok(())
 }

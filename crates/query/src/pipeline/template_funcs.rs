@@ -14,6 +14,12 @@
 
 use super::template::Context;
 
+/// Largest printf width or precision a query may ask for.
+const MAX_PRINTF_WIDTH: usize = 10_000;
+
+/// Largest text one template may produce for one line.
+pub(crate) const MAX_TEMPLATE_OUTPUT: usize = 1 << 20;
+
 /// A template value.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Value {
@@ -270,7 +276,14 @@ pub(crate) fn call_function(
         }
         "repeat" => {
             arity(name, &args, 2)?;
-            Value::Str(text_arg(&args, 1).repeat(args[0].to_i64()?.clamp(0, 10_000) as usize))
+            let text = text_arg(&args, 1);
+            let count = args[0].to_i64()?.clamp(0, 10_000) as usize;
+            if text.len().saturating_mul(count) > MAX_TEMPLATE_OUTPUT {
+                return Err(format!(
+                    "repeat would make more than {MAX_TEMPLATE_OUTPUT} bytes"
+                ));
+            }
+            Value::Str(text.repeat(count))
         }
         "alignLeft" | "alignRight" => {
             arity(name, &args, 2)?;
@@ -468,9 +481,13 @@ fn printf(format: &str, args: &[Value]) -> String {
             }
             chars.next();
         }
+        // Width and precision come from the query: bounded like `repeat`.
         let mut width = 0usize;
         while let Some(digit) = chars.peek().and_then(|c| c.to_digit(10)) {
-            width = width * 10 + digit as usize;
+            width = width
+                .saturating_mul(10)
+                .saturating_add(digit as usize)
+                .min(MAX_PRINTF_WIDTH);
             chars.next();
         }
         let mut precision = None;
@@ -478,7 +495,10 @@ fn printf(format: &str, args: &[Value]) -> String {
             chars.next();
             let mut value = 0usize;
             while let Some(digit) = chars.peek().and_then(|c| c.to_digit(10)) {
-                value = value * 10 + digit as usize;
+                value = value
+                    .saturating_mul(10)
+                    .saturating_add(digit as usize)
+                    .min(MAX_PRINTF_WIDTH);
                 chars.next();
             }
             precision = Some(value);

@@ -576,3 +576,24 @@ proptest! {
         let _ = Pipeline::new(&[Stage::LineFormat(source)]);
     }
 }
+
+/// Sizes asked for by a query are bounded: no allocation of the size a
+/// printf width or nested repeat names.
+#[test]
+fn template_sizes_are_bounded() {
+    let stages = |query: &str| strata_logql::parse_log_expr(query).unwrap().stages;
+    let labels = strata_model::Labels::parse(r#"{app="a"}"#).unwrap();
+    for query in [
+        r#"{app="a"} | line_format "{{ printf \"%999999999999999s\" \"x\" }}""#,
+        r#"{app="a"} | line_format "{{ printf \"%.999999999999999f\" 1.5 }}""#,
+        r#"{app="a"} | line_format "{{ repeat 10000 (repeat 10000 \"x\") }}""#,
+    ] {
+        let pipeline = crate::pipeline::Pipeline::new(&stages(query)).unwrap();
+        let processed = pipeline.process(0, "line", &labels, &[]).unwrap();
+        assert!(
+            processed.line.len() <= 1 << 20,
+            "{query}: {} bytes",
+            processed.line.len()
+        );
+    }
+}

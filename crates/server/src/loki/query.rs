@@ -71,10 +71,10 @@ async fn query_range_inner(
         ));
     }
     let limits = state.limits.query;
-    if limits.max_query_length_ns > 0 && end - start > limits.max_query_length_ns {
+    if limits.max_query_length_ns > 0 && end.saturating_sub(start) > limits.max_query_length_ns {
         return Err(ApiError::bad_request(format!(
             "the query time range exceeds the limit (query length: {}h, limit: {}h, max_query_length)",
-            (end - start) / HOUR_NS,
+            end.saturating_sub(start) / HOUR_NS,
             limits.max_query_length_ns / HOUR_NS
         )));
     }
@@ -105,7 +105,11 @@ async fn query_range_inner(
         run_log_query(&storage, &query)
     })
     .await??;
-    Ok(Json(log_query_response(&result, categorize)))
+    Ok(Json(log_query_response(
+        &result,
+        categorize,
+        direction == Direction::Backward,
+    )))
 }
 
 /// `GET|POST /loki/api/v1/query`: instant queries are metric queries; a log

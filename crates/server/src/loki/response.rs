@@ -33,11 +33,18 @@ fn pairs_object(pairs: &[(String, String)]) -> Value {
 /// Plain: one result stream per full label set. With `categorize`, Loki's
 /// `categorize-labels` encoding: results grouped by the stored stream's
 /// labels, each value carrying `{"structuredMetadata":{..},"parsed":{..}}`.
-pub(crate) fn log_query_response(result: &LogQueryResult, categorize: bool) -> Value {
+/// With `categorize`, entries of one stored stream come from several result
+/// streams, so they are merged back into the query's time order (`backward`:
+/// newest first).
+pub(crate) fn log_query_response(
+    result: &LogQueryResult,
+    categorize: bool,
+    backward: bool,
+) -> Value {
     let mut entries_returned = 0usize;
     let mut streams: Vec<Value> = Vec::new();
     if categorize {
-        let mut grouped: std::collections::BTreeMap<&Labels, Vec<Value>> =
+        let mut grouped: std::collections::BTreeMap<&Labels, Vec<(i64, Value)>> =
             std::collections::BTreeMap::new();
         for stream in &result.streams {
             let values = grouped.entry(&stream.stream_labels).or_default();
@@ -53,14 +60,21 @@ pub(crate) fn log_query_response(result: &LogQueryResult, categorize: bool) -> V
                 if !entry.parsed.is_empty() {
                     categories.insert("parsed".to_string(), pairs_object(&entry.parsed));
                 }
-                if categories.is_empty() {
-                    values.push(json!([entry.ts_ns.to_string(), entry.line]));
+                let value = if categories.is_empty() {
+                    json!([entry.ts_ns.to_string(), entry.line])
                 } else {
-                    values.push(json!([entry.ts_ns.to_string(), entry.line, categories]));
-                }
+                    json!([entry.ts_ns.to_string(), entry.line, categories])
+                };
+                values.push((entry.ts_ns, value));
             }
         }
-        for (labels, values) in grouped {
+        for (labels, mut values) in grouped {
+            if backward {
+                values.sort_by_key(|value| std::cmp::Reverse(value.0));
+            } else {
+                values.sort_by_key(|value| value.0);
+            }
+            let values: Vec<Value> = values.into_iter().map(|(_, value)| value).collect();
             streams.push(json!({ "stream": labels_object(labels), "values": values }));
         }
     } else {
