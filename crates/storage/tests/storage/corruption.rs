@@ -157,3 +157,48 @@ fn a_corrupt_block_is_reported_once() {
     }
     assert_eq!(storage.stats().corrupt_files, 1);
 }
+
+/// A part with an unreadable block is never merged (that would drop the
+/// block for good), and failed merges leave no temp files behind.
+#[test]
+fn merge_skips_a_part_with_a_bad_block_and_leaves_no_temp_files() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let storage = Storage::open(config(dir.path())).unwrap();
+        for (index, line) in ["first", "second"].iter().enumerate() {
+            storage
+                .append("t", &[push(r#"{app="a"}"#, &[(BASE + index as i64, line)])])
+                .unwrap();
+            storage.flush().unwrap();
+        }
+    }
+    let parts = part_files(dir.path());
+    assert_eq!(parts.len(), 2);
+    // Byte 9 is inside the first block's data, past the 8-byte header.
+    let mut bytes = fs::read(&parts[0]).unwrap();
+    bytes[9] ^= 0xff;
+    fs::write(&parts[0], bytes).unwrap();
+    let storage = Storage::open(strata_storage::StorageConfig {
+        merge_min_parts: 2,
+        ..config(dir.path())
+    })
+    .unwrap();
+    for _ in 0..5 {
+        let _ = storage.merge();
+    }
+    let mut leftovers = Vec::new();
+    let mut stack = vec![dir.path().join("tenants")];
+    while let Some(current) = stack.pop() {
+        for entry in fs::read_dir(&current).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.to_string_lossy().ends_with(".tmp") {
+                leftovers.push(path);
+            }
+        }
+    }
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    // Both parts are still there: the damaged one was not merged away.
+    assert_eq!(part_files(dir.path()).len(), 2);
+}
