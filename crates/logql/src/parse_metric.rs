@@ -308,13 +308,7 @@ impl Parser<'_> {
         let regex_index = self.pos;
         let regex = self.expect_string()?;
         if let Err(err) = regex::Regex::new(&format!("^(?s:{regex})$")) {
-            let reason = err
-                .to_string()
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-                .to_string();
+            let reason = strata_model::regex_error_reason(&err);
             return Err(self.error_at(regex_index, format!("invalid regex {regex:?}: {reason}")));
         }
         self.expect_sym(")")?;

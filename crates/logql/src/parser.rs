@@ -605,13 +605,7 @@ fn check_regex(parser: &Parser<'_>, index: usize, pattern: &str) -> Result<(), P
     match regex::Regex::new(pattern) {
         Ok(_) => Ok(()),
         Err(err) => {
-            let reason = err
-                .to_string()
-                .lines()
-                .last()
-                .unwrap_or("")
-                .trim()
-                .to_string();
+            let reason = strata_model::regex_error_reason(&err);
             Err(parser.error_at(index, format!("invalid regex {pattern:?}: {reason}")))
         }
     }

@@ -22,5 +22,5 @@ pub mod tokens;
 
 pub use entry::{Entry, PushStream};
 pub use labels::{LabelLimits, Labels, LabelsError, is_valid_label_name, stream_id};
-pub use matcher::{LabelMatcher, MatchOp, MatcherError};
+pub use matcher::{LabelMatcher, MatchOp, MatcherError, regex_error_reason};
 pub use tenant::{DEFAULT_TENANT, TenantError, validate_tenant};

@@ -32,6 +32,17 @@ pub struct MatcherError {
     pub reason: String,
 }
 
+/// The last line of a regex compile error: the reason without the echo of
+/// the pattern, fit for a one-line message.
+pub fn regex_error_reason(err: &regex::Error) -> String {
+    err.to_string()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .trim()
+        .to_string()
+}
+
 /// `name op "value"` as in a stream selector. A missing label matches as the
 /// empty string, as in Prometheus and Loki.
 #[derive(Debug, Clone)]
@@ -63,13 +74,7 @@ impl LabelMatcher {
                 let regex = Regex::new(&anchored).map_err(|err| MatcherError {
                     name: name.clone(),
                     pattern: value.clone(),
-                    reason: err
-                        .to_string()
-                        .lines()
-                        .last()
-                        .unwrap_or("")
-                        .trim()
-                        .to_string(),
+                    reason: regex_error_reason(&err),
                 })?;
                 Some(regex)
             }

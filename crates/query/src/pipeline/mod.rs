@@ -73,13 +73,7 @@ pub enum PipelineError {
 
 impl PipelineError {
     pub(crate) fn regex(pattern: &str, err: &regex::Error) -> PipelineError {
-        let reason = err
-            .to_string()
-            .lines()
-            .last()
-            .unwrap_or("")
-            .trim()
-            .to_string();
+        let reason = strata_model::regex_error_reason(err);
         PipelineError::Regex {
             pattern: pattern.to_string(),
             reason,
