@@ -98,6 +98,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tracing::info!(%address, data_dir = %data_dir.display(), "strata is listening");
         // Tests and scripts read the bound address from this line.
         println!("listening on http://{address}");
+        tokio::spawn(release_freed_memory());
         let state = strata_server::AppState::new(storage.clone(), limits);
         strata_server::serve(listener, state)
             .await
@@ -105,4 +106,22 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     drop(background);
     Ok(())
+}
+
+/// Hands memory freed after flushes and merges back to the OS every few
+/// seconds. glibc's allocator otherwise keeps the heap at its high-water mark
+/// (measured: 250 MB resident for an idle server with an empty head after a
+/// 440 MB burst, 20 MB for the same data directory freshly opened).
+async fn release_freed_memory() {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        interval.tick().await;
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        #[allow(unsafe_code)]
+        // SAFETY: malloc_trim only returns free pages to the OS; it is
+        // thread-safe and touches no memory the program still uses.
+        unsafe {
+            libc::malloc_trim(0);
+        }
+    }
 }
