@@ -1,6 +1,7 @@
 //! Flushing: the active head is frozen, written out as one part per tenant
 //! and day, then the WAL segments it came from are deleted.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use crate::head::Head;
 use crate::part::Part;
 use crate::part_writer::{BlockLimits, PartWriter};
 use crate::partition::{day_of, new_part_id};
+use crate::row_block::RowBlock;
 use crate::stats::bump;
 use crate::storage::{Storage, read_lock, write_lock};
 
@@ -92,11 +94,25 @@ impl Storage {
             }
             for (day, day_streams) in by_day {
                 let mut writer = self.create_part_writer(tenant, day)?;
-                let blocks: Vec<_> = day_streams
+                // A stream appended in order needs no sorted copy: the head's
+                // own rows are written as they are (most streams, and it saves
+                // a copy of the whole head while flushing).
+                let blocks: Vec<Cow<'_, RowBlock>> = day_streams
                     .iter()
-                    .map(|(id, rows)| streams[id].rows.take(rows))
+                    .map(|(id, rows)| {
+                        let stream = &streams[id].rows;
+                        let identity = rows.len() == stream.len()
+                            && rows.iter().enumerate().all(|(index, &row)| index == row);
+                        if identity {
+                            Cow::Borrowed(stream)
+                        } else {
+                            Cow::Owned(stream.take(rows))
+                        }
+                    })
                     .collect();
-                writer.add_streams(&blocks)?;
+                let refs: Vec<&RowBlock> = blocks.iter().map(|block| block.as_ref()).collect();
+                writer.add_streams(&refs)?;
+                drop(refs);
                 drop(blocks);
                 if let Some(part) = writer.finish(tenant, day)? {
                     tracing::debug!(path = %part.path.display(), rows = part.rows, "flushed part");

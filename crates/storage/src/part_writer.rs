@@ -92,12 +92,12 @@ impl PartWriter {
     /// Adds rows of one stream, sorted by ts. Streams must come in ascending id
     /// order; a stream may be added in several consecutive calls (in ts order).
     pub fn add_stream(&mut self, rows: &RowBlock) -> Result<(), StorageError> {
-        self.add_streams(std::slice::from_ref(rows))
+        self.add_streams(&[rows])
     }
 
     /// Adds several streams (each sorted by ts, in ascending id order);
     /// their blocks are encoded in parallel and written in order.
-    pub fn add_streams(&mut self, streams: &[RowBlock]) -> Result<(), StorageError> {
+    pub fn add_streams(&mut self, streams: &[&RowBlock]) -> Result<(), StorageError> {
         let mut jobs: Vec<(&RowBlock, Range<usize>)> = Vec::new();
         for rows in streams {
             if rows.is_empty() {
