@@ -3,12 +3,12 @@
 //! [`router`] builds the axum routes over an [`AppState`] (the storage engine,
 //! limits and metrics); [`serve`] runs them on a bound listener until a
 //! shutdown signal, then flushes the head to parts. Routes are grouped by
-//! protocol: [`loki`] mirrors Loki's HTTP API (push, query, labels, series),
-//! [`admin`] holds /ready, /flush, /metrics and build info.
+//! protocol: `loki` mirrors Loki's HTTP API (push, query, labels, series),
+//! `admin` holds /ready, /flush, /metrics and build info.
 
-pub mod admin;
+mod admin;
 mod error;
-pub mod loki;
+mod loki;
 mod metrics;
 mod params;
 mod state;

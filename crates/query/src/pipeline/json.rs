@@ -44,6 +44,28 @@ impl<'a> JsonValue<'a> {
 }
 
 /// Parses one JSON document; the error says what went wrong and where.
+/// Parses `line` as a JSON object; otherwise sets `__error__="JSONParserErr"`
+/// (with details) on the entry and returns None, as Loki's json and unpack do.
+pub(crate) fn parse_object_or_flag<'a>(
+    line: &'a str,
+    entry: &mut EntryState<'_>,
+) -> Option<JsonValue<'a>> {
+    match parse_json(line) {
+        Ok(root @ JsonValue::Object(..)) => Some(root),
+        Ok(_) => {
+            entry.labels.set_error(
+                "JSONParserErr",
+                "cannot parse JSON: the line is not an object",
+            );
+            None
+        }
+        Err(details) => {
+            entry.labels.set_error("JSONParserErr", &details);
+            None
+        }
+    }
+}
+
 pub(crate) fn parse_json(text: &str) -> Result<JsonValue<'_>, String> {
     let mut reader = Reader { text, pos: 0 };
     let value = reader.value(0)?;
@@ -334,19 +356,8 @@ impl JsonStage {
 impl StageProcessor for JsonStage {
     fn process(&self, entry: &mut EntryState<'_>) -> bool {
         let line = entry.line.clone();
-        let root = match parse_json(&line) {
-            Ok(root @ JsonValue::Object(..)) => root,
-            Ok(_) => {
-                entry.labels.set_error(
-                    "JSONParserErr",
-                    "cannot parse JSON: the line is not an object",
-                );
-                return true;
-            }
-            Err(details) => {
-                entry.labels.set_error("JSONParserErr", &details);
-                return true;
-            }
+        let Some(root) = parse_object_or_flag(&line, entry) else {
+            return true;
         };
         if self.params.is_empty() {
             if let JsonValue::Object(members, _) = &root {

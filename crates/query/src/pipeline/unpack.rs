@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use super::entry::{EntryState, StageProcessor, sanitize_label_name};
-use super::json::{JsonValue, parse_json};
+use super::json::{JsonValue, parse_object_or_flag};
 
 #[derive(Debug)]
 pub(crate) struct UnpackStage;
@@ -13,19 +13,8 @@ pub(crate) struct UnpackStage;
 impl StageProcessor for UnpackStage {
     fn process(&self, entry: &mut EntryState<'_>) -> bool {
         let line = entry.line.clone();
-        let members = match parse_json(&line) {
-            Ok(JsonValue::Object(members, _)) => members,
-            Ok(_) => {
-                entry.labels.set_error(
-                    "JSONParserErr",
-                    "cannot parse JSON: the line is not an object",
-                );
-                return true;
-            }
-            Err(details) => {
-                entry.labels.set_error("JSONParserErr", &details);
-                return true;
-            }
+        let Some(JsonValue::Object(members, _)) = parse_object_or_flag(&line, entry) else {
+            return true;
         };
         let mut new_line = None;
         for (key, value) in members {

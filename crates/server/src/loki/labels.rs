@@ -1,11 +1,9 @@
+use super::LokiRequest;
 use super::response::{labels_object, now_ns};
-use super::tenant;
 use crate::params::Params;
 use crate::{ApiError, AppState};
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::{Path, State};
 use serde_json::{Value, json};
 use strata_logql::Expr;
 use strata_model::LabelMatcher;
@@ -38,13 +36,9 @@ fn selector_matchers(text: &str) -> Result<Vec<LabelMatcher>, ApiError> {
 /// `GET|POST /loki/api/v1/labels`.
 pub async fn labels(
     State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
+    request: LokiRequest,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant(&headers)?;
-    let params = Params::from_request(&method, &headers, query.as_deref(), &body)?;
+    let LokiRequest { tenant, params, .. } = request;
     let (start, end) = range(&params)?;
     let storage = state.storage.clone();
     let names =
@@ -56,13 +50,9 @@ pub async fn labels(
 pub async fn label_values(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
+    request: LokiRequest,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant(&headers)?;
-    let params = Params::from_request(&method, &headers, query.as_deref(), &body)?;
+    let LokiRequest { tenant, params, .. } = request;
     let (start, end) = range(&params)?;
     let matchers = match params.get("query") {
         Some(text) => selector_matchers(text)?,
@@ -79,13 +69,9 @@ pub async fn label_values(
 /// `GET|POST /loki/api/v1/series` with one or more `match[]` selectors.
 pub async fn series(
     State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
+    request: LokiRequest,
 ) -> Result<Json<Value>, ApiError> {
-    let tenant = tenant(&headers)?;
-    let params = Params::from_request(&method, &headers, query.as_deref(), &body)?;
+    let LokiRequest { tenant, params, .. } = request;
     let (start, end) = range(&params)?;
     let mut selectors = params.get_all("match[]");
     selectors.extend(params.get_all("match"));

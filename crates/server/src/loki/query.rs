@@ -1,11 +1,10 @@
+use super::LokiRequest;
 use super::response::{log_query_response, now_ns};
-use super::tenant;
 use crate::params::Params;
 use crate::{ApiError, AppState};
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
-use axum::http::{HeaderMap, Method};
+use axum::extract::State;
+use axum::http::HeaderMap;
 use std::time::Instant;
 use strata_logql::Expr;
 use strata_query::engine::{Direction, LogQuery, run_log_query};
@@ -15,13 +14,13 @@ const HOUR_NS: i64 = 3_600_000_000_000;
 /// `GET|POST /loki/api/v1/query_range`.
 pub async fn query_range(
     State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
+    request: Result<LokiRequest, ApiError>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let started = Instant::now();
-    let result = query_range_inner(&state, &method, &headers, query.as_deref(), &body).await;
+    let result = match request {
+        Ok(request) => query_range_inner(&state, request).await,
+        Err(err) => Err(err),
+    };
     state
         .metrics
         .observe_query(started.elapsed().as_secs_f64(), result.is_ok());
@@ -30,13 +29,13 @@ pub async fn query_range(
 
 async fn query_range_inner(
     state: &AppState,
-    method: &Method,
-    headers: &HeaderMap,
-    query: Option<&str>,
-    body: &[u8],
+    request: LokiRequest,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let tenant = tenant(headers)?;
-    let params = Params::from_request(method, headers, query, body)?;
+    let LokiRequest {
+        tenant,
+        params,
+        headers,
+    } = request;
     let text = params
         .get("query")
         .ok_or_else(|| ApiError::bad_request("missing parameter \"query\""))?
@@ -91,7 +90,7 @@ async fn query_range_inner(
             "metric queries are not supported yet: strata answers LogQL log queries only",
         ));
     };
-    let categorize = categorize_labels(headers);
+    let categorize = categorize_labels(&headers);
     let storage = state.storage.clone();
     let result = tokio::task::spawn_blocking(move || {
         let query = LogQuery {
@@ -116,27 +115,17 @@ async fn query_range_inner(
 /// query gets the 400 that Loki gives.
 pub async fn query_instant(
     State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-    body: Bytes,
+    request: Result<LokiRequest, ApiError>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let started = Instant::now();
-    let result = query_instant_inner(&method, &headers, query.as_deref(), &body);
+    let result = request.and_then(|request| query_instant_inner(&request.params));
     state
         .metrics
         .observe_query(started.elapsed().as_secs_f64(), result.is_ok());
     result
 }
 
-fn query_instant_inner(
-    method: &Method,
-    headers: &HeaderMap,
-    query: Option<&str>,
-    body: &[u8],
-) -> Result<Json<serde_json::Value>, ApiError> {
-    tenant(headers)?;
-    let params = Params::from_request(method, headers, query, body)?;
+fn query_instant_inner(params: &Params) -> Result<Json<serde_json::Value>, ApiError> {
     let text = params
         .get("query")
         .ok_or_else(|| ApiError::bad_request("missing parameter \"query\""))?;
