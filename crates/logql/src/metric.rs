@@ -13,9 +13,11 @@ pub enum MetricExpr {
     Vector(VectorAggregation),
     /// `lhs op rhs`.
     Binary(Box<BinaryExpr>),
-    /// A number literal (a scalar). A unary minus on anything else is
-    /// represented as `-1 * expr`.
+    /// A number literal (a scalar); `-2` is the number -2.
     Number(f64),
+    /// A unary minus on anything but a number literal: `-expr`, evaluated as
+    /// `-1 * expr`. Binds looser than `^` and tighter than the rest (PromQL).
+    Neg(Box<MetricExpr>),
     /// `vector(1)`.
     VectorLiteral(f64),
     /// `label_replace(expr, "dst", "replacement", "src", "regex")`.

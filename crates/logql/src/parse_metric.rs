@@ -124,13 +124,7 @@ impl Parser<'_> {
                 Ok(match (sign, operand) {
                     ("+", operand) => operand,
                     (_, MetricExpr::Number(value)) => MetricExpr::Number(-value),
-                    (_, operand) => MetricExpr::Binary(Box::new(BinaryExpr {
-                        op: BinOp::Mul,
-                        lhs: MetricExpr::Number(-1.0),
-                        rhs: operand,
-                        return_bool: false,
-                        matching: None,
-                    })),
+                    (_, operand) => MetricExpr::Neg(Box::new(operand)),
                 })
             }
             Tok::Ident(name) => {

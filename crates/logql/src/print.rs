@@ -10,7 +10,7 @@ use crate::ast::{
 };
 use crate::lexer::quote;
 use crate::metric::{
-    BinaryExpr, Grouping, MetricExpr, RangeAggregation, VectorAggregation, VectorMatching,
+    BinOp, BinaryExpr, Grouping, MetricExpr, RangeAggregation, VectorAggregation, VectorMatching,
 };
 use crate::units::{format_bytes, format_duration, format_number};
 
@@ -210,6 +210,20 @@ impl Display for MetricExpr {
             MetricExpr::Vector(vector) => vector.fmt(f),
             MetricExpr::Binary(binary) => binary.fmt(f),
             MetricExpr::Number(value) => f.write_str(&format_number(*value)),
+            MetricExpr::Neg(operand) => {
+                // The operand binds at `^` or tighter, or it needs brackets.
+                // A negative operand is set off by a space (`- -x`), not by
+                // brackets, so a chain of signs adds no nesting.
+                let negative = matches!(**operand, MetricExpr::Neg(_))
+                    || matches!(**operand, MetricExpr::Number(value) if value.is_sign_negative());
+                if negative {
+                    write!(f, "- {operand}")
+                } else if operand_precedence(operand) < BinOp::Pow.precedence() {
+                    write!(f, "-({operand})")
+                } else {
+                    write!(f, "-{operand}")
+                }
+            }
             MetricExpr::VectorLiteral(value) => write!(f, "vector({})", format_number(*value)),
             MetricExpr::LabelReplace(replace) => write!(
                 f,
@@ -296,7 +310,8 @@ impl Display for VectorMatching {
 fn operand_precedence(expr: &MetricExpr) -> u8 {
     match expr {
         MetricExpr::Binary(binary) => binary.op.precedence(),
-        MetricExpr::Number(value) if value.is_sign_negative() => 6,
+        MetricExpr::Number(value) if value.is_sign_negative() => BinOp::Pow.precedence(),
+        MetricExpr::Neg(_) => BinOp::Pow.precedence(),
         _ => u8::MAX,
     }
 }
