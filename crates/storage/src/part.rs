@@ -265,27 +265,29 @@ impl Part {
         {
             return Err(corrupt(footer_offset, "section out of bounds"));
         }
-        let table_bytes = read_at(
-            &file,
-            path,
+        // Reads a section and checks its checksum.
+        let section =
+            |offset: u64, len: u64, crc: u32, what: &str| -> Result<Vec<u8>, StorageError> {
+                let bytes = read_at(&file, path, offset, len)?;
+                if crc32(&bytes) != crc {
+                    return Err(corrupt(offset, &format!("{what} checksum mismatch")));
+                }
+                Ok(bytes)
+            };
+        let table_bytes = section(
             footer.stream_table_offset,
             footer.stream_table_len,
+            footer.stream_table_crc,
+            "stream table",
         )?;
-        if crc32(&table_bytes) != footer.stream_table_crc {
-            return Err(corrupt(
-                footer.stream_table_offset,
-                "stream table checksum mismatch",
-            ));
-        }
         let streams = decode_stream_table(&table_bytes)
             .map_err(|err| corrupt(footer.stream_table_offset + err.offset as u64, err.reason))?;
-        let index_bytes = read_at(&file, path, footer.index_offset, footer.index_len)?;
-        if crc32(&index_bytes) != footer.index_crc {
-            return Err(corrupt(
-                footer.index_offset,
-                "block index checksum mismatch",
-            ));
-        }
+        let index_bytes = section(
+            footer.index_offset,
+            footer.index_len,
+            footer.index_crc,
+            "block index",
+        )?;
         let blocks = decode_block_index(&index_bytes)
             .map_err(|err| corrupt(footer.index_offset + err.offset as u64, err.reason))?;
         if !blocks.is_sorted_by_key(|block| block.stream_id) {

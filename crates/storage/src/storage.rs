@@ -227,6 +227,25 @@ impl Storage {
         Ok(resolved)
     }
 
+    /// Runs `read` on the tenant's stream index over the days of
+    /// `[start_ns, end_ns)`; empty when the range or the tenant is.
+    fn with_index<T: Default>(
+        &self,
+        tenant: &str,
+        start_ns: i64,
+        end_ns: i64,
+        read: impl FnOnce(&TenantIndex, i64, i64) -> T,
+    ) -> Result<T, StorageError> {
+        let Some((first, last)) = day_range(start_ns, end_ns) else {
+            return Ok(T::default());
+        };
+        let index = read_lock(&self.index)?;
+        Ok(index
+            .get(tenant)
+            .map(|tenant_index| read(tenant_index, first, last))
+            .unwrap_or_default())
+    }
+
     /// Streams matching all matchers with data in partitions overlapping the range, sorted.
     pub fn series(
         &self,
@@ -235,18 +254,14 @@ impl Storage {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<Vec<Labels>, StorageError> {
-        let Some((first, last)) = day_range(start_ns, end_ns) else {
-            return Ok(Vec::new());
-        };
-        let index = read_lock(&self.index)?;
-        let Some(tenant_index) = index.get(tenant) else {
-            return Ok(Vec::new());
-        };
-        let mut series: Vec<Labels> = tenant_index
-            .select(matchers, first, last)
-            .into_iter()
-            .map(|(_, labels)| (*labels).clone())
-            .collect();
+        let mut series: Vec<Labels> =
+            self.with_index(tenant, start_ns, end_ns, |index, first, last| {
+                index
+                    .select(matchers, first, last)
+                    .into_iter()
+                    .map(|(_, labels)| (*labels).clone())
+                    .collect()
+            })?;
         series.dedup();
         Ok(series)
     }
@@ -257,14 +272,9 @@ impl Storage {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<Vec<String>, StorageError> {
-        let Some((first, last)) = day_range(start_ns, end_ns) else {
-            return Ok(Vec::new());
-        };
-        let index = read_lock(&self.index)?;
-        Ok(index
-            .get(tenant)
-            .map(|tenant_index| tenant_index.label_names(first, last))
-            .unwrap_or_default())
+        self.with_index(tenant, start_ns, end_ns, |index, first, last| {
+            index.label_names(first, last)
+        })
     }
 
     pub fn label_values(
@@ -275,14 +285,9 @@ impl Storage {
         start_ns: i64,
         end_ns: i64,
     ) -> Result<Vec<String>, StorageError> {
-        let Some((first, last)) = day_range(start_ns, end_ns) else {
-            return Ok(Vec::new());
-        };
-        let index = read_lock(&self.index)?;
-        Ok(index
-            .get(tenant)
-            .map(|tenant_index| tenant_index.label_values(name, matchers, first, last))
-            .unwrap_or_default())
+        self.with_index(tenant, start_ns, end_ns, |index, first, last| {
+            index.label_values(name, matchers, first, last)
+        })
     }
 
     pub fn stats(&self) -> StorageStats {
