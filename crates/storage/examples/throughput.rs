@@ -114,6 +114,7 @@ fn main() {
                 end_ns: i64::MAX,
                 line_tokens: &tokens,
                 field_values: &[],
+                timestamps_only: false,
             };
             let started = Instant::now();
             let scan = storage

@@ -163,11 +163,14 @@ fn decode_strings(mut column: Vec<u8>, rows: usize) -> DecodeResult<StrColumn> {
 }
 
 /// Decodes a block; `decompressed` accumulates the bytes zstd produced.
+/// With `timestamps_only`, the line and metadata columns are not read: the
+/// block comes back with empty lines and no metadata.
 pub fn decode_block(
     bytes: &[u8],
     stream_id: u64,
     labels: Arc<Labels>,
     decompressed: &mut u64,
+    timestamps_only: bool,
 ) -> DecodeResult<RowBlock> {
     let mut reader = Reader::new(bytes);
     let rows = reader.len(MAX_BLOCK_ROWS)?;
@@ -188,6 +191,9 @@ pub fn decode_block(
     }
     if !ts_reader.is_empty() {
         return Err(reader.error("unexpected bytes after the timestamps"));
+    }
+    if timestamps_only {
+        return Ok(RowBlock::timestamps_only(stream_id, labels, ts));
     }
     let line_column = read_column(&mut reader, decompressed)?;
     let lines = decode_strings(line_column, rows).map_err(|_| reader.error("cannot read lines"))?;
@@ -273,8 +279,11 @@ mod tests {
             let mut bytes = Vec::new();
             let blooms = encode_block(&block, level, &mut bytes);
             let mut decompressed = 0;
-            let decoded = decode_block(&bytes, 7, block.labels_arc().clone(), &mut decompressed).unwrap();
+            let decoded = decode_block(&bytes, 7, block.labels_arc().clone(), &mut decompressed, false).unwrap();
             prop_assert_eq!(&decoded, &block);
+            let stamps = decode_block(&bytes, 7, block.labels_arc().clone(), &mut decompressed, true).unwrap();
+            prop_assert_eq!(&stamps.ts, &block.ts);
+            prop_assert!((0..stamps.len()).all(|row| stamps.line(row).is_empty() && stamps.metadata(row).next().is_none()));
             for row in 0..block.len() {
                 for_each_token(block.line(row), |token| assert!(blooms.lines.may_contain(hash_token(token.as_bytes()))));
                 for (key, value) in block.metadata(row) {
@@ -286,7 +295,7 @@ mod tests {
         #[test]
         fn decoding_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
             let mut decompressed = 0;
-            let _ = decode_block(&bytes, 1, Arc::new(Labels::default()), &mut decompressed);
+            let _ = decode_block(&bytes, 1, Arc::new(Labels::default()), &mut decompressed, false);
         }
 
         #[test]
@@ -296,7 +305,7 @@ mod tests {
             let index = flip % bytes.len();
             bytes[index] ^= 0x5a;
             let mut decompressed = 0;
-            let _ = decode_block(&bytes, 1, Arc::new(Labels::default()), &mut decompressed);
+            let _ = decode_block(&bytes, 1, Arc::new(Labels::default()), &mut decompressed, false);
         }
     }
 }

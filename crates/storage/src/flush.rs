@@ -83,7 +83,7 @@ impl Storage {
             // day -> stream id -> sorted rows of that day
             let mut by_day: BTreeMap<i64, BTreeMap<u64, Vec<usize>>> = BTreeMap::new();
             for (id, stream) in streams {
-                let sorted = stream.rows.sorted_rows();
+                let sorted = stream.rows.dedup_sorted_rows(stream.rows.sorted_rows());
                 // Sorted by ts, so each day is one run of rows.
                 for run in
                     sorted.chunk_by(|&a, &b| day_of(stream.rows.ts(a)) == day_of(stream.rows.ts(b)))

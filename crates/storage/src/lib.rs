@@ -20,7 +20,7 @@
 //! let storage = Storage::open(StorageConfig { data_dir: dir.path().into(), ..StorageConfig::default() }).unwrap();
 //! let labels = Labels::parse(r#"{job="api"}"#).unwrap();
 //! storage.append("fake", &[PushStream { labels, entries: vec![Entry::new(10, "hello")] }]).unwrap();
-//! let request = ScanRequest { tenant: "fake", matchers: &[], start_ns: 0, end_ns: 100, line_tokens: &[], field_values: &[] };
+//! let request = ScanRequest { tenant: "fake", matchers: &[], start_ns: 0, end_ns: 100, line_tokens: &[], field_values: &[], timestamps_only: false };
 //! let rows = std::sync::atomic::AtomicUsize::new(0);
 //! storage.scan(&request, &|block| { rows.fetch_add(block.len(), std::sync::atomic::Ordering::Relaxed); ControlFlow::Continue(()) }).unwrap();
 //! assert_eq!(rows.into_inner(), 1);
@@ -62,7 +62,7 @@ pub mod fuzzing {
         let _ = crate::wal_record::decode_record(bytes);
         let mut decompressed = 0;
         let labels = Arc::new(strata_model::Labels::default());
-        let _ = crate::block::decode_block(bytes, 1, labels, &mut decompressed);
+        let _ = crate::block::decode_block(bytes, 1, labels, &mut decompressed, false);
         let _ = crate::part::decode_stream_table(bytes);
         let _ = crate::part::decode_block_index(bytes);
         let _ = crate::part::Footer::decode(bytes);

@@ -368,6 +368,7 @@ impl Part {
         &self,
         index: usize,
         decompressed: &mut u64,
+        timestamps_only: bool,
     ) -> Result<RowBlock, StorageError> {
         let meta = &self.blocks[index];
         let bytes = read_at(&self.file, &self.path, meta.offset, meta.len)?;
@@ -383,7 +384,14 @@ impl Part {
             .get(&meta.stream_id)
             .cloned()
             .unwrap_or_default();
-        let block = decode_block(&bytes, meta.stream_id, labels, decompressed).map_err(|err| {
+        let block = decode_block(
+            &bytes,
+            meta.stream_id,
+            labels,
+            decompressed,
+            timestamps_only,
+        )
+        .map_err(|err| {
             StorageError::corrupt(&self.path, meta.offset + err.offset as u64, err.reason)
         })?;
         if block.len() as u64 != meta.rows {

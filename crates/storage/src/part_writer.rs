@@ -258,7 +258,7 @@ mod tests {
             let mut decoded: BTreeMap<u64, RowBlock> = BTreeMap::new();
             let mut decompressed = 0;
             for index in 0..part.blocks.len() {
-                let block = part.read_block(index, &mut decompressed).unwrap();
+                let block = part.read_block(index, &mut decompressed, false).unwrap();
                 prop_assert!(block.len() <= max_rows);
                 let whole = decoded.entry(block.stream_id()).or_insert_with(|| RowBlock::new(block.stream_id(), block.labels_arc().clone()));
                 for row in 0..block.len() {

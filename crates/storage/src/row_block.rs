@@ -64,6 +64,20 @@ impl RowBlock {
         }
     }
 
+    /// A block of timestamps only: every line empty, no metadata.
+    pub(crate) fn timestamps_only(stream_id: u64, labels: Arc<Labels>, ts: Vec<i64>) -> RowBlock {
+        RowBlock {
+            stream_id,
+            labels,
+            lines: StrColumn {
+                ends: vec![0; ts.len()],
+                text: String::new(),
+            },
+            ts,
+            fields: Vec::new(),
+        }
+    }
+
     pub fn stream_id(&self) -> u64 {
         self.stream_id
     }
@@ -170,6 +184,32 @@ impl RowBlock {
         rows
     }
 
+    /// `rows` (sorted by (ts, line), as [`RowBlock::sorted_rows`] gives them)
+    /// without exact duplicates: rows equal in ts, line and metadata keep
+    /// their first occurrence.
+    pub(crate) fn dedup_sorted_rows(&self, rows: Vec<usize>) -> Vec<usize> {
+        let same_entry =
+            |a: usize, b: usize| self.ts[a] == self.ts[b] && self.line(a) == self.line(b);
+        let mut kept: Vec<usize> = Vec::with_capacity(rows.len());
+        // Start in `kept` of the run of rows equal in (ts, line) to the last one.
+        let mut run_start = 0;
+        for row in rows {
+            match kept.last() {
+                Some(&last) if same_entry(last, row) => {
+                    if kept[run_start..]
+                        .iter()
+                        .any(|&earlier| self.metadata(earlier).eq(self.metadata(row)))
+                    {
+                        continue;
+                    }
+                }
+                _ => run_start = kept.len(),
+            }
+            kept.push(row);
+        }
+        kept
+    }
+
     /// Sorts key columns by name so that blocks are canonical.
     pub(crate) fn sort_fields(&mut self) {
         self.fields.sort_by(|a, b| a.key.cmp(&b.key));
@@ -207,5 +247,18 @@ mod tests {
         let sorted = block.take(&block.sorted_rows());
         assert_eq!(sorted.ts, [3, 4, 5]);
         assert_eq!(sorted.line(2), "first");
+    }
+
+    #[test]
+    fn dedup_drops_exact_duplicates_only() {
+        let mut block = RowBlock::new(1, Arc::new(Labels::default()));
+        block.push(1, "a", [("k", "1")]);
+        block.push(1, "a", [("k", "2")]);
+        block.push(1, "a", [("k", "1")]);
+        block.push(1, "b", []);
+        block.push(2, "a", [("k", "1")]);
+        block.push(1, "b", []);
+        let rows = block.dedup_sorted_rows(block.sorted_rows());
+        assert_eq!(rows, [0, 1, 3, 4]);
     }
 }

@@ -16,6 +16,7 @@ use crate::part::Part;
 use crate::row_block::RowBlock;
 use crate::stats::bump;
 use crate::storage::{Storage, day_range, read_lock};
+use crate::stream_merger::merge_blocks;
 
 /// What to scan.
 #[derive(Debug, Clone, Copy)]
@@ -31,6 +32,9 @@ pub struct ScanRequest<'a> {
     pub line_tokens: &'a [TokenClause],
     /// Every clause must be possibly satisfied by a block's metadata bloom.
     pub field_values: &'a [FieldClause],
+    /// Only timestamps are needed (counting queries): rows may then be
+    /// delivered with empty lines and no metadata.
+    pub timestamps_only: bool,
 }
 
 /// Satisfied when for at least one alternative every token in it may be
@@ -139,6 +143,127 @@ impl BloomProbe {
     }
 }
 
+/// One piece of a scan's work.
+enum Unit {
+    /// A part block whose rows overlap no other source's rows of its stream:
+    /// delivered as it is decoded.
+    Block(usize, usize),
+    /// Rows of one stream from sources that overlap in time (or from the
+    /// heads, which may hold duplicates): decoded, merged and deduplicated.
+    Merge {
+        blocks: Vec<(usize, usize)>,
+        heads: Vec<RowBlock>,
+    },
+}
+
+/// Groups the candidate part blocks and head blocks into units so that no
+/// row is delivered twice: blocks of one stream whose time ranges overlap a
+/// block of another source (another part, or a head) are merged, as are all
+/// head blocks of a stream. Rows inside one part are already free of
+/// duplicates (flushes and merges drop them), so blocks of the same part are
+/// never merged for touching each other.
+fn plan_units(
+    parts: &[Arc<Part>],
+    candidates: Vec<(usize, usize)>,
+    head_blocks: Vec<RowBlock>,
+) -> Vec<Unit> {
+    const HEAD: usize = usize::MAX;
+    /// (stream, min ts, max ts, source part or HEAD, index in candidates or head_blocks)
+    type Item = (u64, i64, i64, usize, usize);
+    let mut items: Vec<Item> = Vec::with_capacity(candidates.len() + head_blocks.len());
+    for (position, &(part_index, index)) in candidates.iter().enumerate() {
+        let meta = &parts[part_index].blocks[index];
+        items.push((
+            meta.stream_id,
+            meta.min_ts,
+            meta.max_ts,
+            part_index,
+            position,
+        ));
+    }
+    for (position, block) in head_blocks.iter().enumerate() {
+        let (min, max) = block.min_max_ts();
+        items.push((block.stream_id(), min, max, HEAD, position));
+    }
+    items.sort_unstable_by_key(|&(stream, min, ..)| (stream, min));
+
+    // Union-find over item positions.
+    let mut parent: Vec<usize> = (0..items.len()).collect();
+    fn root(parent: &mut [usize], mut at: usize) -> usize {
+        while parent[at] != at {
+            parent[at] = parent[parent[at]];
+            at = parent[at];
+        }
+        at
+    }
+    let union = |parent: &mut Vec<usize>, a: usize, b: usize| {
+        let (ra, rb) = (root(parent, a), root(parent, b));
+        if ra != rb {
+            parent[ra] = rb;
+        }
+    };
+    let mut at = 0;
+    while at < items.len() {
+        let stream = items[at].0;
+        let end = at
+            + items[at..]
+                .iter()
+                .take_while(|item| item.0 == stream)
+                .count();
+        // Items of this stream still open (max >= the current min).
+        let mut open: Vec<usize> = Vec::new();
+        let mut first_head: Option<usize> = None;
+        for current in at..end {
+            let (_, min, _, source, _) = items[current];
+            open.retain(|&earlier| items[earlier].2 >= min);
+            for &earlier in &open {
+                if items[earlier].3 != source || source == HEAD {
+                    union(&mut parent, earlier, current);
+                }
+            }
+            if source == HEAD {
+                match first_head {
+                    Some(head) => union(&mut parent, head, current),
+                    None => first_head = Some(current),
+                }
+            }
+            open.push(current);
+        }
+        at = end;
+    }
+
+    let mut groups: std::collections::HashMap<usize, Vec<usize>> = std::collections::HashMap::new();
+    for position in 0..items.len() {
+        let group = root(&mut parent, position);
+        groups.entry(group).or_default().push(position);
+    }
+    let mut heads: Vec<Option<RowBlock>> = head_blocks.into_iter().map(Some).collect();
+    let mut units = Vec::with_capacity(groups.len());
+    for (_, members) in groups {
+        if let [only] = members[..]
+            && items[only].3 != HEAD
+        {
+            units.push(Unit::Block(items[only].3, candidates[items[only].4].1));
+            continue;
+        }
+        let mut blocks = Vec::new();
+        let mut head_rows = Vec::new();
+        for position in members {
+            let (.., source, index) = items[position];
+            if source == HEAD {
+                head_rows.extend(heads[index].take());
+            } else {
+                blocks.push(candidates[index]);
+            }
+        }
+        units.push(Unit::Merge {
+            blocks,
+            heads: head_rows,
+        });
+    }
+    units
+}
+
 /// The rows of `block` inside `[start, end)` (rows are sorted by ts).
 fn restrict(block: RowBlock, start: i64, end: i64) -> RowBlock {
     let first = block.ts.partition_point(|&ts| ts < start);
@@ -178,8 +303,9 @@ impl Storage {
         let (start, end) = (request.start_ns, request.end_ns);
         let max_rows = self.config.block_max_rows;
 
-        // Head rows first, then parts: data moves from the head to parts, so
-        // reading in that order never misses rows a concurrent flush moves.
+        // Head rows first, then the list of parts: data moves from the head to
+        // parts, so taking them in that order never misses rows a concurrent
+        // flush moves (it may see them twice; the merge below drops that).
         let mut head_blocks = Vec::new();
         let frozen = {
             let heads = read_lock(&self.heads)?;
@@ -257,40 +383,33 @@ impl Storage {
             &self.counters.blocks_pruned_bloom,
             stats.blocks_pruned_bloom,
         );
-
         stats.blocks_total += head_blocks.len() as u64;
-        for block in &head_blocks {
-            stats.blocks_scanned += 1;
-            stats.rows_scanned += block.len() as u64;
-            if visit(block).is_break() {
-                bump(&self.counters.blocks_scanned, stats.blocks_scanned);
-                return Ok(stats);
-            }
-        }
-        bump(&self.counters.blocks_scanned, stats.blocks_scanned);
+        let units = plan_units(&parts, candidates, head_blocks);
 
         let stop = AtomicBool::new(false);
         let scanned = AtomicU64::new(0);
         let rows = AtomicU64::new(0);
         let decompressed = AtomicU64::new(0);
         let io_error: Mutex<Option<StorageError>> = Mutex::new(None);
-        candidates.par_iter().for_each(|&(part_index, index)| {
+        // Reads one part block; None when it is skipped (corrupt) or the scan must stop.
+        let read = |part_index: usize, index: usize, timestamps_only: bool| -> Option<RowBlock> {
             let part = &parts[part_index];
-            if stop.load(Ordering::Relaxed) {
-                return;
-            }
             let mut block_decompressed = 0;
-            let result = part.read_block(index, &mut block_decompressed);
+            let result = part.read_block(index, &mut block_decompressed, timestamps_only);
             decompressed.fetch_add(block_decompressed, Ordering::Relaxed);
             scanned.fetch_add(1, Ordering::Relaxed);
-            let block = match result {
-                Ok(block) => restrict(block, start, end),
-                Err(StorageError::Corrupt { path, offset, reason }) => {
+            match result {
+                Ok(block) => Some(restrict(block, start, end)),
+                Err(StorageError::Corrupt {
+                    path,
+                    offset,
+                    reason,
+                }) => {
                     if part.first_report_of_corrupt_block(index) {
                         tracing::error!(path = %path.display(), offset, reason, "skipping corrupt block");
                         bump(&self.counters.corrupt_files, 1);
                     }
-                    return;
+                    None
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "cannot read block");
@@ -298,20 +417,46 @@ impl Storage {
                         slot.get_or_insert(err);
                     }
                     stop.store(true, Ordering::Relaxed);
-                    return;
+                    None
                 }
-            };
+            }
+        };
+        let deliver = |block: &RowBlock| {
             if block.is_empty() {
                 return;
             }
             rows.fetch_add(block.len() as u64, Ordering::Relaxed);
-            if visit(&block).is_break() {
+            if visit(block).is_break() {
                 stop.store(true, Ordering::Relaxed);
+            }
+        };
+        units.into_par_iter().for_each(|unit| {
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            match unit {
+                Unit::Block(part_index, index) => {
+                    if let Some(block) = read(part_index, index, request.timestamps_only) {
+                        deliver(&block);
+                    }
+                }
+                Unit::Merge { blocks, mut heads } => {
+                    scanned.fetch_add(heads.len() as u64, Ordering::Relaxed);
+                    for (part_index, index) in blocks {
+                        heads.extend(read(part_index, index, false));
+                    }
+                    for block in merge_blocks(&heads, max_rows) {
+                        if stop.load(Ordering::Relaxed) {
+                            return;
+                        }
+                        deliver(&block);
+                    }
+                }
             }
         });
         let scanned = scanned.into_inner();
         bump(&self.counters.blocks_scanned, scanned);
-        stats.blocks_scanned += scanned;
+        stats.blocks_scanned = scanned;
         stats.rows_scanned += rows.into_inner();
         stats.bytes_decompressed = decompressed.into_inner();
         if let Some(err) = io_error.into_inner().ok().flatten() {

@@ -31,7 +31,9 @@ impl Cursor<'_> {
                 return Ok(false);
             }
             let mut decompressed = 0;
-            self.block = self.part.read_block(self.next_block, &mut decompressed)?;
+            self.block = self
+                .part
+                .read_block(self.next_block, &mut decompressed, false)?;
             self.next_block += 1;
             self.row = 0;
         }
@@ -168,9 +170,94 @@ fn row_key<'c>(cursor: &'c Cursor<'_>) -> (i64, &'c str) {
     (cursor.block.ts(cursor.row), cursor.block.line(cursor.row))
 }
 
+/// The rows of `blocks` (all of one stream) sorted by (ts, line), exact
+/// duplicates (ts, line and metadata equal) dropped, in blocks of at most
+/// `max_rows`. For the few blocks whose time ranges overlap in a scan.
+pub(crate) fn merge_blocks(blocks: &[RowBlock], max_rows: usize) -> Vec<RowBlock> {
+    let Some(first) = blocks.first() else {
+        return Vec::new();
+    };
+    let mut rows: Vec<(usize, usize)> = blocks
+        .iter()
+        .enumerate()
+        .flat_map(|(index, block)| (0..block.len()).map(move |row| (index, row)))
+        .collect();
+    let key = |&(block, row): &(usize, usize)| (blocks[block].ts(row), blocks[block].line(row));
+    rows.sort_by(|a, b| key(a).cmp(&key(b)));
+    let mut out = vec![RowBlock::new(first.stream_id, first.labels.clone())];
+    // Start in `rows` of the run of rows equal in (ts, line) to the current one, and the rows kept in it.
+    let mut run: Vec<(usize, usize)> = Vec::new();
+    for &(block, row) in &rows {
+        let source = &blocks[block];
+        if let Some(&previous) = run.first()
+            && key(&previous) == key(&(block, row))
+        {
+            if run
+                .iter()
+                .any(|&(b, r)| blocks[b].metadata(r).eq(source.metadata(row)))
+            {
+                continue;
+            }
+        } else {
+            run.clear();
+        }
+        run.push((block, row));
+        let current = out.last_mut().expect("BUG: out starts with one block");
+        if current.len() >= max_rows.max(1) {
+            out.push(RowBlock::new(first.stream_id, first.labels.clone()));
+        }
+        out.last_mut()
+            .expect("BUG: out starts with one block")
+            .push_from(source, row);
+    }
+    out.retain(|block| !block.is_empty());
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_blocks_sorts_and_drops_duplicates() {
+        let labels = Arc::new(Labels::default());
+        let mut a = RowBlock::new(1, labels.clone());
+        a.push(1, "x", []);
+        a.push(3, "y", [("k", "v")]);
+        a.push(3, "y", [("k", "v")]);
+        let mut b = RowBlock::new(1, labels);
+        b.push(2, "z", []);
+        b.push(3, "y", [("k", "w")]);
+        b.push(3, "y", [("k", "v")]);
+        let merged = merge_blocks(&[a, b], 2);
+        type Row = (i64, String, Vec<(String, String)>);
+        let rows: Vec<Row> = merged
+            .iter()
+            .flat_map(|block| {
+                (0..block.len()).map(move |row| {
+                    (
+                        block.ts(row),
+                        block.line(row).to_string(),
+                        block
+                            .metadata(row)
+                            .map(|(k, v)| (k.to_string(), v.to_string()))
+                            .collect(),
+                    )
+                })
+            })
+            .collect();
+        let kv = |v: &str| vec![("k".to_string(), v.to_string())];
+        assert_eq!(
+            rows,
+            [
+                (1, "x".to_string(), vec![]),
+                (2, "z".to_string(), vec![]),
+                (3, "y".to_string(), kv("v")),
+                (3, "y".to_string(), kv("w")),
+            ]
+        );
+        assert_eq!(merged.iter().map(RowBlock::len).collect::<Vec<_>>(), [2, 2]);
+    }
 
     #[test]
     fn seen_at_ts_drops_exact_duplicates_only() {

@@ -103,6 +103,7 @@ pub fn run_log_query(
         end_ns: query.end_ns,
         line_tokens: &line_tokens,
         field_values: &field_values,
+        timestamps_only: false,
     };
     let backward = query.direction == Direction::Backward;
     let collector = Mutex::new(Collector::new(query.limit, backward));

@@ -173,6 +173,7 @@ fn bloom_pruning_and_break() {
         end_ns: i64::MAX,
         line_tokens: &[],
         field_values: &[],
+        timestamps_only: false,
     };
     storage
         .scan(&request, &|_| {
@@ -251,6 +252,7 @@ fn merge_drops_exact_duplicates_and_keeps_order() {
         end_ns: BASE + 10,
         line_tokens: &[],
         field_values: &[],
+        timestamps_only: false,
     };
     storage
         .scan(&request, &|block| {

@@ -57,6 +57,7 @@ pub fn scan_full(
         end_ns,
         line_tokens,
         field_values,
+        timestamps_only: false,
     };
     let stats = storage
         .scan(&request, &|block| {
@@ -80,7 +81,11 @@ pub fn scan_full(
                     metadata,
                 ));
             }
-            rows.lock().unwrap().extend(found);
+            let mut rows = rows.lock().unwrap();
+            for row in found {
+                assert!(!rows.contains(&row), "row delivered twice: {row:?}");
+                rows.insert(row);
+            }
             ControlFlow::Continue(())
         })
         .unwrap();
@@ -98,4 +103,26 @@ pub fn row(labels_text: &str, ts: i64, line: &str) -> Row {
         line.to_string(),
         Vec::new(),
     )
+}
+
+/// (labels, ts) of every row a timestamps-only scan delivers, sorted.
+pub fn scan_timestamps(storage: &Storage, request: &ScanRequest<'_>) -> Vec<(String, i64)> {
+    let stamps = Mutex::new(Vec::new());
+    storage
+        .scan(
+            &ScanRequest {
+                timestamps_only: true,
+                ..*request
+            },
+            &|block| {
+                let labels = block.labels().to_string();
+                let mut stamps = stamps.lock().unwrap();
+                stamps.extend((0..block.len()).map(|row| (labels.clone(), block.ts(row))));
+                ControlFlow::Continue(())
+            },
+        )
+        .unwrap();
+    let mut stamps = stamps.into_inner().unwrap();
+    stamps.sort();
+    stamps
 }

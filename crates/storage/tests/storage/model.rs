@@ -152,6 +152,23 @@ fn check(storage: &Storage, appended: &BTreeSet<Row>, query: &Query) -> Result<(
     };
     let expected: BTreeSet<Row> = appended.iter().filter(|row| wanted(row)).cloned().collect();
     let (delivered, _) = scan_full(storage, "t", &matchers, start, end, &clauses, &fields);
+    let request = strata_storage::ScanRequest {
+        tenant: "t",
+        matchers: &matchers,
+        start_ns: start,
+        end_ns: end,
+        line_tokens: &clauses,
+        field_values: &fields,
+        timestamps_only: true,
+    };
+    let mut stamps: Vec<(String, i64)> =
+        delivered.iter().map(|row| (row.0.clone(), row.1)).collect();
+    stamps.sort();
+    prop_assert_eq!(
+        &scan_timestamps(storage, &request),
+        &stamps,
+        "timestamps-only scan differs"
+    );
     let got: BTreeSet<Row> = delivered.into_iter().filter(|row| wanted(row)).collect();
     prop_assert_eq!(got, expected, "query {:?}", query);
     Ok(())
