@@ -22,6 +22,18 @@ pub fn for_each_token<'a>(text: &'a str, mut visit: impl FnMut(&'a str)) {
     }
 }
 
+/// Longest all-digit token left out of bloom filters.
+pub const MAX_UNINDEXED_NUMBER_LEN: usize = 4;
+
+/// True for the tokens that go into bloom filters: all but numbers of at
+/// most [`MAX_UNINDEXED_NUMBER_LEN`] digits, which nearly every block holds
+/// (so they cannot prune) and which would take a fifth of a filter's bits.
+/// A probe must skip the same tokens.
+#[inline]
+pub fn is_indexed_token(token: &str) -> bool {
+    token.len() > MAX_UNINDEXED_NUMBER_LEN || !token.bytes().all(|byte| byte.is_ascii_digit())
+}
+
 /// True for the bytes that make up tokens.
 #[inline]
 pub fn is_token_byte(byte: u8) -> bool {

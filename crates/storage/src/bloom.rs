@@ -37,12 +37,90 @@ pub fn hash_field(key: &str, value: &str) -> u64 {
     hasher.digest()
 }
 
+/// A bloom filter left in its file and probed with positioned reads of the
+/// few words an item touches, so that filters never need to sit in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BloomRef {
+    hashes: u8,
+    /// Number of 64-bit words.
+    words: u64,
+    /// Where the first word is (absolute, in the reader's address space).
+    offset: u64,
+}
+
+impl BloomRef {
+    /// Reads a filter's header and skips its words; `base` is the address of
+    /// the reader's first byte.
+    pub fn decode(reader: &mut Reader<'_>, base: u64) -> DecodeResult<BloomRef> {
+        let hashes = reader.u8()?;
+        if hashes == 0 || hashes > 32 {
+            return Err(reader.error("unexpected bloom hash count"));
+        }
+        let words = reader.len(MAX_WORDS.min(reader.remaining() / 8))?;
+        let offset = base + reader.position() as u64;
+        reader.bytes(words * 8)?;
+        Ok(BloomRef {
+            hashes,
+            words: words as u64,
+            offset,
+        })
+    }
+
+    /// False only when the item was certainly not inserted. `read_word`
+    /// gives the little-endian word at an address; when it cannot (an I/O
+    /// error), the item is assumed present.
+    pub fn may_contain(&self, hash: u64, read_word: &mut impl FnMut(u64) -> Option<u64>) -> bool {
+        if self.words == 0 {
+            return false;
+        }
+        let bits = self.words * 64;
+        (0..u64::from(self.hashes)).all(|i| {
+            let bit = Bloom::bit(hash, i, bits) as u64;
+            match read_word(self.offset + bit / 64 * 8) {
+                Some(word) => word & (1 << (bit % 64)) != 0,
+                None => true,
+            }
+        })
+    }
+}
+
+/// The distinct values of `hashes`, by open addressing (no sort).
+fn distinct(hashes: &[u64]) -> Vec<u64> {
+    let capacity = (hashes.len() * 2).next_power_of_two().max(16);
+    let mask = capacity - 1;
+    // 0 marks an empty slot; a zero hash is remembered apart.
+    let mut slots = vec![0u64; capacity];
+    let mut out = Vec::new();
+    let mut zero = false;
+    for &hash in hashes {
+        if hash == 0 {
+            if !zero {
+                zero = true;
+                out.push(0);
+            }
+            continue;
+        }
+        let mut at = (hash.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask;
+        loop {
+            let slot = slots[at];
+            if slot == hash {
+                break;
+            }
+            if slot == 0 {
+                slots[at] = hash;
+                out.push(hash);
+                break;
+            }
+            at = (at + 1) & mask;
+        }
+    }
+    out
+}
+
 impl Bloom {
     /// A filter holding exactly the given hashes (duplicates allowed).
     pub fn from_hashes(hashes: &[u64]) -> Bloom {
-        let mut distinct = hashes.to_vec();
-        distinct.sort_unstable();
-        distinct.dedup();
+        let distinct = distinct(hashes);
         if distinct.is_empty() {
             return Bloom {
                 hashes: HASHES,
@@ -77,6 +155,7 @@ impl Bloom {
     }
 
     /// False only when the item was certainly not inserted.
+    #[cfg(test)]
     pub fn may_contain(&self, hash: u64) -> bool {
         if self.words.is_empty() {
             return false;
@@ -96,6 +175,7 @@ impl Bloom {
         }
     }
 
+    #[cfg(test)]
     pub fn decode(reader: &mut Reader<'_>) -> DecodeResult<Bloom> {
         let hashes = reader.u8()?;
         if hashes == 0 || hashes > 32 {
@@ -133,6 +213,13 @@ mod tests {
     }
 
     #[test]
+    fn distinct_keeps_each_hash_once() {
+        let mut got = distinct(&[5, 0, 5, 7, 0, 1 << 40, 7]);
+        got.sort_unstable();
+        assert_eq!(got, [0, 5, 7, 1 << 40]);
+    }
+
+    #[test]
     fn empty_filter_contains_nothing() {
         let bloom = Bloom::from_hashes(&[]);
         assert!(!bloom.may_contain(hash_token(b"x")));
@@ -149,8 +236,18 @@ mod tests {
             let decoded = Bloom::decode(&mut reader).unwrap();
             proptest::prop_assert!(reader.is_empty());
             proptest::prop_assert_eq!(&decoded, &bloom);
+            let reference = BloomRef::decode(&mut Reader::new(&buf), 100).unwrap();
+            let mut read_word = |at: u64| {
+                let at = (at - 100) as usize;
+                Some(u64::from_le_bytes(buf[at..at + 8].try_into().unwrap()))
+            };
             for &hash in &hashes {
                 proptest::prop_assert!(decoded.may_contain(hash));
+                proptest::prop_assert!(reference.may_contain(hash, &mut read_word));
+            }
+            for other in 0..50u64 {
+                let hash = hash_token(&other.to_le_bytes());
+                proptest::prop_assert_eq!(decoded.may_contain(hash), reference.may_contain(hash, &mut read_word));
             }
         }
 

@@ -64,7 +64,7 @@ pub mod fuzzing {
         let labels = Arc::new(strata_model::Labels::default());
         let _ = crate::block::decode_block(bytes, 1, labels, &mut decompressed, false);
         let _ = crate::part::decode_stream_table(bytes);
-        let _ = crate::part::decode_block_index(bytes);
+        let _ = crate::part::decode_block_index(bytes, 0);
         let _ = crate::part::Footer::decode(bytes);
     }
 

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use strata_model::Labels;
 
 use crate::block::{BlockBlooms, decode_block};
-use crate::bloom::Bloom;
+use crate::bloom::BloomRef;
 use crate::encoding::{
     DecodeError, DecodeResult, Reader, crc32, put_i64, put_str, put_u32, put_u64, put_varint,
 };
@@ -45,7 +45,15 @@ pub struct BlockMeta {
     pub len: u64,
     /// crc32 of the block data.
     pub crc: u32,
-    pub blooms: BlockBlooms,
+    /// Where the block's filters are in the part file (they stay there).
+    pub blooms: BlockBloomRefs,
+}
+
+/// The filters of one block, left in the part file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BlockBloomRefs {
+    pub lines: BloomRef,
+    pub fields: BloomRef,
 }
 
 /// An open part: its index in memory, its block data read on demand.
@@ -106,9 +114,11 @@ pub fn decode_stream_table(bytes: &[u8]) -> DecodeResult<HashMap<u64, Arc<Labels
     Ok(streams)
 }
 
-pub fn encode_block_index(blocks: &[BlockMeta], out: &mut Vec<u8>) {
+/// Encodes the block index; `blooms[i]` are the filters of `blocks[i]`.
+pub fn encode_block_index(blocks: &[BlockMeta], blooms: &[BlockBlooms], out: &mut Vec<u8>) {
+    debug_assert_eq!(blocks.len(), blooms.len());
     put_varint(out, blocks.len() as u64);
-    for block in blocks {
+    for (block, blooms) in blocks.iter().zip(blooms) {
         put_u64(out, block.stream_id);
         put_i64(out, block.min_ts);
         put_i64(out, block.max_ts);
@@ -117,12 +127,14 @@ pub fn encode_block_index(blocks: &[BlockMeta], out: &mut Vec<u8>) {
         put_varint(out, block.offset);
         put_varint(out, block.len);
         put_u32(out, block.crc);
-        block.blooms.lines.encode(out);
-        block.blooms.fields.encode(out);
+        blooms.lines.encode(out);
+        blooms.fields.encode(out);
     }
 }
 
-pub fn decode_block_index(bytes: &[u8]) -> DecodeResult<Vec<BlockMeta>> {
+/// Decodes the block index; `base` is the file offset of its first byte, so
+/// that the filters' addresses are file offsets.
+pub fn decode_block_index(bytes: &[u8], base: u64) -> DecodeResult<Vec<BlockMeta>> {
     let mut reader = Reader::new(bytes);
     let count = reader.count()?;
     let mut blocks = Vec::with_capacity(count);
@@ -135,8 +147,8 @@ pub fn decode_block_index(bytes: &[u8]) -> DecodeResult<Vec<BlockMeta>> {
         let offset = reader.varint()?;
         let len = reader.varint()?;
         let crc = reader.u32()?;
-        let lines = Bloom::decode(&mut reader)?;
-        let fields = Bloom::decode(&mut reader)?;
+        let lines = BloomRef::decode(&mut reader, base)?;
+        let fields = BloomRef::decode(&mut reader, base)?;
         if min_ts > max_ts || rows == 0 {
             return Err(reader.error("unexpected block time range or row count"));
         }
@@ -149,7 +161,7 @@ pub fn decode_block_index(bytes: &[u8]) -> DecodeResult<Vec<BlockMeta>> {
             offset,
             len,
             crc,
-            blooms: BlockBlooms { lines, fields },
+            blooms: BlockBloomRefs { lines, fields },
         });
     }
     if !reader.is_empty() {
@@ -231,6 +243,19 @@ fn read_at(file: &File, path: &Path, offset: u64, len: u64) -> Result<Vec<u8>, S
 }
 
 impl Part {
+    /// The little-endian word at `offset` (for probing the blocks' filters);
+    /// None on an I/O error.
+    pub fn read_word(&self, offset: u64) -> Option<u64> {
+        let mut word = [0u8; 8];
+        match self.file.read_exact_at(&mut word, offset) {
+            Ok(()) => Some(u64::from_le_bytes(word)),
+            Err(err) => {
+                tracing::warn!(path = %self.path.display(), offset, error = %err, "cannot read a bloom filter word");
+                None
+            }
+        }
+    }
+
     /// Opens and fully validates a part's header, footer, stream table and block index.
     pub fn open(path: &Path, tenant: &str, day: i64) -> Result<Part, StorageError> {
         let corrupt = |offset: u64, reason: &str| StorageError::corrupt(path, offset, reason);
@@ -288,7 +313,7 @@ impl Part {
             footer.index_crc,
             "block index",
         )?;
-        let blocks = decode_block_index(&index_bytes)
+        let blocks = decode_block_index(&index_bytes, footer.index_offset)
             .map_err(|err| corrupt(footer.index_offset + err.offset as u64, err.reason))?;
         if !blocks.is_sorted_by_key(|block| block.stream_id) {
             return Err(corrupt(
@@ -408,9 +433,10 @@ impl Part {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bloom::Bloom;
     use proptest::prelude::*;
 
-    fn arb_meta() -> impl Strategy<Value = BlockMeta> {
+    fn arb_meta() -> impl Strategy<Value = (BlockMeta, BlockBlooms)> {
         let bloom_items = proptest::collection::vec(any::<u64>(), 0..20);
         (
             any::<u64>(),
@@ -426,20 +452,23 @@ mod tests {
         )
             .prop_map(
                 |(stream_id, min_ts, span, rows, line_bytes, offset, len, crc, lines, fields)| {
-                    BlockMeta {
-                        stream_id,
-                        min_ts,
-                        max_ts: min_ts.saturating_add(span),
-                        rows,
-                        line_bytes,
-                        offset,
-                        len,
-                        crc,
-                        blooms: BlockBlooms {
+                    (
+                        BlockMeta {
+                            stream_id,
+                            min_ts,
+                            max_ts: min_ts.saturating_add(span),
+                            rows,
+                            line_bytes,
+                            offset,
+                            len,
+                            crc,
+                            blooms: BlockBloomRefs::default(),
+                        },
+                        BlockBlooms {
                             lines: Bloom::from_hashes(&lines),
                             fields: Bloom::from_hashes(&fields),
                         },
-                    }
+                    )
                 },
             )
     }
@@ -458,10 +487,24 @@ mod tests {
         }
 
         #[test]
-        fn block_index_round_trip(blocks in proptest::collection::vec(arb_meta(), 0..10)) {
+        fn block_index_round_trip(blocks in proptest::collection::vec(arb_meta(), 0..10), probes in proptest::collection::vec(any::<u64>(), 0..20)) {
+            let (metas, blooms): (Vec<BlockMeta>, Vec<BlockBlooms>) = blocks.into_iter().unzip();
             let mut bytes = Vec::new();
-            encode_block_index(&blocks, &mut bytes);
-            prop_assert_eq!(decode_block_index(&bytes).unwrap(), blocks);
+            encode_block_index(&metas, &blooms, &mut bytes);
+            let base = 1000;
+            let decoded = decode_block_index(&bytes, base).unwrap();
+            let mut read_word = |at: u64| {
+                let at = (at - base) as usize;
+                Some(u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap()))
+            };
+            prop_assert_eq!(decoded.len(), metas.len());
+            for ((got, want), blooms) in decoded.iter().zip(&metas).zip(&blooms) {
+                prop_assert_eq!(&BlockMeta { blooms: BlockBloomRefs::default(), ..got.clone() }, want);
+                for &hash in &probes {
+                    prop_assert_eq!(got.blooms.lines.may_contain(hash, &mut read_word), blooms.lines.may_contain(hash));
+                    prop_assert_eq!(got.blooms.fields.may_contain(hash, &mut read_word), blooms.fields.may_contain(hash));
+                }
+            }
         }
 
         #[test]
@@ -476,7 +519,7 @@ mod tests {
         #[test]
         fn section_garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..120)) {
             let _ = decode_stream_table(&bytes);
-            let _ = decode_block_index(&bytes);
+            let _ = decode_block_index(&bytes, 0);
             let _ = Footer::decode(&bytes);
         }
     }

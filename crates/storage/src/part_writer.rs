@@ -10,13 +10,13 @@ use std::sync::Arc;
 use rayon::prelude::*;
 use strata_model::Labels;
 
-use crate::block::encode_block;
+use crate::block::{BlockBlooms, encode_rows};
 use crate::encoding::crc32;
 use crate::error::StorageError;
 use crate::fs_util::{sync_dir, tmp_path};
 use crate::part::{
-    BlockMeta, Footer, PART_HEADER_LEN, PART_MAGIC, PART_VERSION, Part, encode_block_index,
-    encode_stream_table,
+    BlockBloomRefs, BlockMeta, Footer, PART_HEADER_LEN, PART_MAGIC, PART_VERSION, Part,
+    encode_block_index, encode_stream_table,
 };
 use crate::row_block::RowBlock;
 
@@ -37,6 +37,8 @@ pub struct PartWriter {
     /// Bytes written so far.
     offset: u64,
     blocks: Vec<BlockMeta>,
+    /// The filters of `blocks`, written into the block index at the end.
+    blooms: Vec<BlockBlooms>,
     /// Streams in the order added (ascending id).
     streams: Vec<(u64, Arc<Labels>)>,
     limits: BlockLimits,
@@ -71,6 +73,7 @@ impl PartWriter {
             file: BufWriter::with_capacity(1 << 20, file),
             offset: 0,
             blocks: Vec::new(),
+            blooms: Vec::new(),
             streams: Vec::new(),
             limits,
         };
@@ -149,6 +152,7 @@ impl PartWriter {
         let mut meta = block.meta;
         meta.offset = self.offset;
         self.blocks.push(meta);
+        self.blooms.push(block.blooms);
         self.write(&block.bytes)
     }
 
@@ -163,7 +167,7 @@ impl PartWriter {
         let mut table = Vec::new();
         encode_stream_table(&self.streams, &mut table);
         let mut index = Vec::new();
-        encode_block_index(&self.blocks, &mut index);
+        encode_block_index(&self.blocks, &self.blooms, &mut index);
         let footer = Footer {
             stream_table_offset: self.offset,
             stream_table_len: table.len() as u64,
@@ -194,33 +198,37 @@ impl PartWriter {
 }
 
 /// Blocks encoded at once; bounds the memory of encoded-but-unwritten blocks.
-const PARALLEL_BLOCKS: usize = 64;
+const PARALLEL_BLOCKS: usize = 8;
 
 /// A block ready to be written; `meta.offset` is set when it is.
 struct EncodedBlock {
     meta: BlockMeta,
     bytes: Vec<u8>,
+    blooms: BlockBlooms,
 }
 
 fn encode_range(rows: &RowBlock, range: Range<usize>, zstd_level: i32) -> EncodedBlock {
-    let indices: Vec<usize> = range.collect();
-    let mut block = rows.take(&indices);
-    block.sort_fields();
     let mut bytes = Vec::new();
-    let blooms = encode_block(&block, zstd_level, &mut bytes);
-    let (min_ts, max_ts) = block.min_max_ts();
+    let blooms = encode_rows(rows, range.clone(), zstd_level, &mut bytes);
+    // Rows are sorted by ts.
+    let (min_ts, max_ts) = (rows.ts(range.start), rows.ts(range.end - 1));
+    let line_bytes: usize = range.clone().map(|row| rows.line(row).len()).sum();
     let meta = BlockMeta {
-        stream_id: block.stream_id(),
+        stream_id: rows.stream_id(),
         min_ts,
         max_ts,
-        rows: block.len() as u64,
-        line_bytes: block.line_bytes() as u64,
+        rows: range.len() as u64,
+        line_bytes: line_bytes as u64,
         offset: 0,
         len: bytes.len() as u64,
         crc: crc32(&bytes),
-        blooms,
+        blooms: BlockBloomRefs::default(),
     };
-    EncodedBlock { meta, bytes }
+    EncodedBlock {
+        meta,
+        bytes,
+        blooms,
+    }
 }
 
 #[cfg(test)]

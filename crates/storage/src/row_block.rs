@@ -210,11 +210,6 @@ impl RowBlock {
         kept
     }
 
-    /// Sorts key columns by name so that blocks are canonical.
-    pub(crate) fn sort_fields(&mut self) {
-        self.fields.sort_by(|a, b| a.key.cmp(&b.key));
-    }
-
     pub(crate) fn min_max_ts(&self) -> (i64, i64) {
         let min = self.ts.iter().copied().min().unwrap_or(0);
         let max = self.ts.iter().copied().max().unwrap_or(0);

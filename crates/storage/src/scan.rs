@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use rayon::prelude::*;
+use strata_model::tokens::is_indexed_token;
 use strata_model::{LabelMatcher, Labels};
 
-use crate::block::BlockBlooms;
 use crate::bloom::{hash_field, hash_token};
 use crate::error::StorageError;
-use crate::part::Part;
+use crate::part::{BlockBloomRefs, Part};
 use crate::row_block::RowBlock;
 use crate::stats::bump;
 use crate::storage::{Storage, day_range, read_lock};
@@ -90,8 +90,10 @@ impl BloomProbe {
                     .alternatives
                     .iter()
                     .map(|alternative| {
+                        // Tokens left out of the filters cannot prune.
                         alternative
                             .iter()
+                            .filter(|token| is_indexed_token(token))
                             .map(|token| hash_token(token.as_bytes()))
                             .collect()
                     })
@@ -121,13 +123,19 @@ impl BloomProbe {
         }
     }
 
-    fn may_match(&self, blooms: &BlockBlooms, stream_labels: Option<&Labels>) -> bool {
+    fn may_match(
+        &self,
+        part: &Part,
+        blooms: &BlockBloomRefs,
+        stream_labels: Option<&Labels>,
+    ) -> bool {
+        let mut read_word = |offset| part.read_word(offset);
         let tokens_ok = self.tokens.iter().all(|clause: &Vec<Vec<u64>>| {
             clause.is_empty()
                 || clause.iter().any(|alternative| {
                     alternative
                         .iter()
-                        .all(|&hash| blooms.lines.may_contain(hash))
+                        .all(|&hash| blooms.lines.may_contain(hash, &mut read_word))
                 })
         });
         tokens_ok
@@ -138,7 +146,9 @@ impl BloomProbe {
                 .all(|(values, key)| {
                     values.is_empty()
                         || stream_labels.is_none_or(|labels| labels.get(key).is_some())
-                        || values.iter().any(|&hash| blooms.fields.may_contain(hash))
+                        || values
+                            .iter()
+                            .any(|&hash| blooms.fields.may_contain(hash, &mut read_word))
                 })
     }
 }
@@ -346,6 +356,7 @@ impl Storage {
                 if !part_overlaps || block.max_ts < start || block.min_ts >= end {
                     stats.blocks_pruned_time += 1;
                 } else if !probe.may_match(
+                    &parts[part_index],
                     &block.blooms,
                     parts[part_index]
                         .streams
