@@ -103,6 +103,11 @@ impl Metrics {
             storage.parts_merged,
         );
         counter(
+            "strata_blocks_copied_total",
+            "Blocks merges copied without recompressing them.",
+            storage.blocks_copied,
+        );
+        counter(
             "strata_corrupt_files_total",
             "Corrupt files or blocks found and set aside.",
             storage.corrupt_files,

@@ -66,6 +66,22 @@ impl BloomRef {
         })
     }
 
+    /// Bytes of the filter's words, and where they start.
+    pub fn words_span(&self) -> (u64, u64) {
+        (self.offset, self.words * 8)
+    }
+
+    /// The in-memory filter with these words (as `words_span` located them).
+    pub fn with_words(&self, bytes: &[u8]) -> Bloom {
+        Bloom {
+            hashes: self.hashes,
+            words: bytes
+                .chunks_exact(8)
+                .map(|word| u64::from_le_bytes(word.try_into().expect("BUG: chunks of 8")))
+                .collect(),
+        }
+    }
+
     /// False only when the item was certainly not inserted. `read_word`
     /// gives the little-endian word at an address; when it cannot (an I/O
     /// error), the item is assumed present.

@@ -11,6 +11,7 @@ use strata_model::Labels;
 use crate::error::StorageError;
 use crate::fs_util::sync_dir;
 use crate::part::Part;
+use crate::part_writer::PartWriter;
 use crate::stats::bump;
 use crate::storage::{Storage, read_lock};
 use crate::stream_merger::StreamMerger;
@@ -64,6 +65,7 @@ impl Storage {
         }
         let mut writer = self.create_part_writer(&tenant, day)?;
         let (max_rows, max_bytes) = (self.config.block_max_rows, self.config.block_max_bytes);
+        // Whole-run merges need each input's blocks of a stream in time order.
         let unreadable = |err: &StorageError| {
             log_unreadable(err);
             if let StorageError::Corrupt { path, .. } = err {
@@ -74,13 +76,51 @@ impl Storage {
         };
         // On any error the writer is dropped, which deletes its temp file.
         for (id, labels) in streams {
-            let mut merger = StreamMerger::new(inputs, id, labels).inspect_err(unreadable)?;
-            while let Some(chunk) = merger
-                .next_chunk(max_rows, max_bytes)
-                .inspect_err(unreadable)?
-            {
-                writer.add_stream(&chunk)?;
+            // The stream's blocks in every input, by first timestamp.
+            let mut blocks: Vec<(usize, usize)> = Vec::new();
+            for (input, part) in inputs.iter().enumerate() {
+                let first = part.blocks.partition_point(|block| block.stream_id < id);
+                for index in first..part.blocks.len() {
+                    if part.blocks[index].stream_id != id {
+                        break;
+                    }
+                    blocks.push((input, index));
+                }
             }
+            let meta = |&(input, index): &(usize, usize)| &inputs[input].blocks[index];
+            blocks.sort_by_key(|block| meta(block).min_ts);
+            // A full block that overlaps no block of another input is copied
+            // as it is (no decompression, no recompression); the rest are
+            // merged row by row in runs between such blocks.
+            let copyable: Vec<bool> = blocks
+                .iter()
+                .map(|block| {
+                    let m = meta(block);
+                    let full =
+                        m.rows as usize >= max_rows / 2 || m.line_bytes as usize >= max_bytes / 2;
+                    full && blocks.iter().all(|other| {
+                        other.0 == block.0
+                            || meta(other).max_ts < m.min_ts
+                            || meta(other).min_ts > m.max_ts
+                    })
+                })
+                .collect();
+            let mut pending: Vec<(usize, usize)> = Vec::new();
+            for (block, copy) in blocks.iter().zip(&copyable) {
+                if *copy {
+                    self.merge_run(inputs, &mut pending, id, &labels, &mut writer)
+                        .inspect_err(unreadable)?;
+                    let (input, index) = *block;
+                    writer
+                        .copy_block(&inputs[input], index)
+                        .inspect_err(unreadable)?;
+                    bump(&self.counters.blocks_copied, 1);
+                } else {
+                    pending.push(*block);
+                }
+            }
+            self.merge_run(inputs, &mut pending, id, &labels, &mut writer)
+                .inspect_err(unreadable)?;
         }
         let Some(part) = writer.finish(&tenant, day)? else {
             return Ok(());
@@ -98,6 +138,41 @@ impl Storage {
         }
         bump(&self.counters.merges, 1);
         bump(&self.counters.parts_merged, inputs.len() as u64);
+        Ok(())
+    }
+}
+
+impl Storage {
+    /// Merges `run` (blocks of one stream, as (input, block index)) row by
+    /// row into the writer, dropping exact duplicates; empties `run`.
+    fn merge_run(
+        &self,
+        inputs: &[Arc<Part>],
+        run: &mut Vec<(usize, usize)>,
+        id: u64,
+        labels: &Arc<Labels>,
+        writer: &mut PartWriter,
+    ) -> Result<(), StorageError> {
+        if run.is_empty() {
+            return Ok(());
+        }
+        let mut per_input: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for &(input, index) in run.iter() {
+            per_input.entry(input).or_default().push(index);
+        }
+        run.clear();
+        let cursors = per_input
+            .into_iter()
+            .map(|(input, mut blocks)| {
+                blocks.sort_unstable();
+                (&*inputs[input], blocks)
+            })
+            .collect();
+        let mut merger = StreamMerger::new(cursors, id, labels.clone())?;
+        let (max_rows, max_bytes) = (self.config.block_max_rows, self.config.block_max_bytes);
+        while let Some(chunk) = merger.next_chunk(max_rows, max_bytes)? {
+            writer.add_stream(&chunk)?;
+        }
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use strata_model::Labels;
 
 use crate::block::{BlockBlooms, decode_block};
-use crate::bloom::BloomRef;
+use crate::bloom::{Bloom, BloomRef};
 use crate::encoding::{
     DecodeError, DecodeResult, Reader, crc32, put_i64, put_str, put_u32, put_u64, put_varint,
 };
@@ -256,6 +256,29 @@ impl Part {
         }
     }
 
+    /// A block's data, checked against its checksum, and its filters: what a
+    /// merge needs to copy the block into a new part unchanged.
+    pub fn read_raw_block(&self, index: usize) -> Result<(Vec<u8>, BlockBlooms), StorageError> {
+        let meta = &self.blocks[index];
+        let bytes = read_at(&self.file, &self.path, meta.offset, meta.len)?;
+        if crc32(&bytes) != meta.crc {
+            return Err(StorageError::corrupt(
+                &self.path,
+                meta.offset,
+                "block checksum mismatch",
+            ));
+        }
+        let read = |bloom: &BloomRef| -> Result<Bloom, StorageError> {
+            let (offset, len) = bloom.words_span();
+            Ok(bloom.with_words(&read_at(&self.file, &self.path, offset, len)?))
+        };
+        let blooms = BlockBlooms {
+            lines: read(&meta.blooms.lines)?,
+            fields: read(&meta.blooms.fields)?,
+        };
+        Ok((bytes, blooms))
+    }
+
     /// Opens and fully validates a part's header, footer, stream table and block index.
     pub fn open(path: &Path, tenant: &str, day: i64) -> Result<Part, StorageError> {
         let corrupt = |offset: u64, reason: &str| StorageError::corrupt(path, offset, reason);
@@ -433,7 +456,6 @@ impl Part {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bloom::Bloom;
     use proptest::prelude::*;
 
     fn arb_meta() -> impl Strategy<Value = (BlockMeta, BlockBlooms)> {

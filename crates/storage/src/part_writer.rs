@@ -129,6 +129,30 @@ impl PartWriter {
         Ok(())
     }
 
+    /// Copies block `index` of `part` unchanged (data and filters). Same
+    /// ordering rules as [`PartWriter::add_streams`].
+    pub fn copy_block(&mut self, part: &Part, index: usize) -> Result<(), StorageError> {
+        let (bytes, blooms) = part.read_raw_block(index)?;
+        let meta = part.blocks[index].clone();
+        let last = self.streams.last().map(|(last, _)| *last);
+        if last != Some(meta.stream_id) {
+            let labels = part
+                .streams
+                .get(&meta.stream_id)
+                .cloned()
+                .unwrap_or_default();
+            self.streams.push((meta.stream_id, labels));
+        }
+        self.write_block(EncodedBlock {
+            meta: BlockMeta {
+                blooms: BlockBloomRefs::default(),
+                ..meta
+            },
+            bytes,
+            blooms,
+        })
+    }
+
     /// Cuts one stream's rows into block-sized ranges.
     fn cut_blocks<'a>(&self, rows: &'a RowBlock, jobs: &mut Vec<(&'a RowBlock, Range<usize>)>) {
         let mut start = 0;

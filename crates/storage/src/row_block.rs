@@ -176,12 +176,29 @@ impl RowBlock {
 
     /// Row indices sorted by (ts, line), stable.
     pub(crate) fn sorted_rows(&self) -> Vec<usize> {
-        let key = |row: usize| (self.ts[row], self.lines.get(row));
-        let mut rows: Vec<usize> = (0..self.len()).collect();
-        if !rows.is_sorted_by(|&a, &b| key(a) <= key(b)) {
-            rows.sort_by(|&a, &b| key(a).cmp(&key(b)));
+        let rows = self.len();
+        let in_order = (1..rows).all(|row| {
+            let (a, b) = (self.ts[row - 1], self.ts[row]);
+            a < b || (a == b && self.line(row - 1) <= self.line(row))
+        });
+        if in_order {
+            return (0..rows).collect();
         }
-        rows
+        // Sort (ts, row) pairs, which is fast, then order each run of equal
+        // timestamps by line (stable: the runs are in row order).
+        let mut keyed: Vec<(i64, usize)> = self.ts.iter().copied().zip(0..rows).collect();
+        keyed.sort_unstable();
+        let mut sorted: Vec<usize> = keyed.iter().map(|&(_, row)| row).collect();
+        let mut start = 0;
+        while start < rows {
+            let ts = keyed[start].0;
+            let end = start + keyed[start..].iter().take_while(|(t, _)| *t == ts).count();
+            if end - start > 1 {
+                sorted[start..end].sort_by(|&a, &b| self.line(a).cmp(self.line(b)));
+            }
+            start = end;
+        }
+        sorted
     }
 
     /// `rows` (sorted by (ts, line), as [`RowBlock::sorted_rows`] gives them)
@@ -242,6 +259,19 @@ mod tests {
         let sorted = block.take(&block.sorted_rows());
         assert_eq!(sorted.ts, [3, 4, 5]);
         assert_eq!(sorted.line(2), "first");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn sorted_rows_is_a_stable_sort_by_ts_and_line(rows in proptest::collection::vec((0..5i64, "[ab]{0,2}"), 0..40)) {
+            let mut block = RowBlock::new(1, Arc::new(Labels::default()));
+            for (ts, line) in &rows {
+                block.push(*ts, line, []);
+            }
+            let mut expected: Vec<usize> = (0..rows.len()).collect();
+            expected.sort_by(|&a, &b| (rows[a].0, &rows[a].1).cmp(&(rows[b].0, &rows[b].1)));
+            proptest::prop_assert_eq!(block.sorted_rows(), expected);
+        }
     }
 
     #[test]

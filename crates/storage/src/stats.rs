@@ -11,6 +11,8 @@ pub struct StorageStats {
     pub parts_written: u64,
     pub merges: u64,
     pub parts_merged: u64,
+    /// Blocks a merge copied as they were, without recompressing them.
+    pub blocks_copied: u64,
     /// Gauge: line and metadata bytes held in memory (active and flushing heads).
     pub head_bytes: u64,
     /// Gauge: entries held in memory.
@@ -36,6 +38,7 @@ pub(crate) struct Counters {
     pub parts_written: AtomicU64,
     pub merges: AtomicU64,
     pub parts_merged: AtomicU64,
+    pub blocks_copied: AtomicU64,
     pub corrupt_files: AtomicU64,
     pub blocks_scanned: AtomicU64,
     pub blocks_pruned_bloom: AtomicU64,

@@ -327,6 +327,7 @@ impl Storage {
             disk_bytes,
             corrupt_files: read(&c.corrupt_files),
             blocks_scanned: read(&c.blocks_scanned),
+            blocks_copied: read(&c.blocks_copied),
             blocks_pruned_bloom: read(&c.blocks_pruned_bloom),
             blocks_pruned_time: read(&c.blocks_pruned_time),
         }

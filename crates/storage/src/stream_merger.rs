@@ -13,10 +13,10 @@ use crate::row_block::RowBlock;
 /// One input part's position in the merged stream.
 struct Cursor<'a> {
     part: &'a Part,
-    /// Next block index to decode.
+    /// The part's blocks to read, in order.
+    blocks: Vec<usize>,
+    /// Position in `blocks` of the next block to decode.
     next_block: usize,
-    /// One past the stream's last block in this part.
-    end_block: usize,
     /// The decoded current block.
     block: RowBlock,
     /// Current row in `block`.
@@ -27,13 +27,11 @@ impl Cursor<'_> {
     /// Moves to the next row, decoding the next block when needed; false at the end.
     fn load_until_row(&mut self) -> Result<bool, StorageError> {
         while self.row >= self.block.len() {
-            if self.next_block >= self.end_block {
+            let Some(&index) = self.blocks.get(self.next_block) else {
                 return Ok(false);
-            }
+            };
             let mut decompressed = 0;
-            self.block = self
-                .part
-                .read_block(self.next_block, &mut decompressed, false)?;
+            self.block = self.part.read_block(index, &mut decompressed, false)?;
             self.next_block += 1;
             self.row = 0;
         }
@@ -90,25 +88,18 @@ pub struct StreamMerger<'a> {
 }
 
 impl<'a> StreamMerger<'a> {
+    /// Merges the given blocks (each part's in time order) of one stream.
     pub fn new(
-        parts: &'a [Arc<Part>],
+        inputs: Vec<(&'a Part, Vec<usize>)>,
         stream_id: u64,
         labels: Arc<Labels>,
     ) -> Result<StreamMerger<'a>, StorageError> {
         let mut cursors = Vec::new();
-        for part in parts {
-            let first = part
-                .blocks
-                .partition_point(|block| block.stream_id < stream_id);
-            let end = first
-                + part.blocks[first..]
-                    .iter()
-                    .take_while(|block| block.stream_id == stream_id)
-                    .count();
+        for (part, blocks) in inputs {
             let mut cursor = Cursor {
                 part,
-                next_block: first,
-                end_block: end,
+                blocks,
+                next_block: 0,
                 block: RowBlock::new(stream_id, labels.clone()),
                 row: 0,
             };

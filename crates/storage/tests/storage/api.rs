@@ -339,3 +339,30 @@ fn concurrent_scans_see_every_acknowledged_entry() {
     });
     assert_eq!(scan_all(&storage, "t").len(), TOTAL);
 }
+
+#[test]
+fn merges_copy_full_blocks_and_rewrite_overlaps() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::open(config(dir.path())).unwrap();
+    let stream = r#"{app="copy"}"#;
+    let lines: Vec<String> = (0..24).map(|i| format!("line {i}")).collect();
+    // Three parts of full blocks (4 rows each): 0-7, 8-15, and 12-19, which
+    // repeats rows 12-15 of the second.
+    let batch = |range: std::ops::Range<usize>| -> Vec<(i64, &str)> {
+        range
+            .map(|i| (BASE + i as i64, lines[i].as_str()))
+            .collect()
+    };
+    for range in [0..8, 8..16, 12..20] {
+        storage.append("t", &[push(stream, &batch(range))]).unwrap();
+        storage.flush().unwrap();
+    }
+    storage.merge().unwrap();
+    let stats = storage.stats();
+    assert_eq!(stats.merges, 1);
+    // Copied: 0-3, 4-7, 8-11 and 16-19; the two 12-15 blocks are merged.
+    assert_eq!(stats.blocks_copied, 4, "{stats:?}");
+    let rows = scan_all(&storage, "t");
+    assert_eq!(rows.len(), 20);
+    assert_eq!(storage.stats().parts, 1);
+}
