@@ -193,11 +193,15 @@ fn pick_tier(mut parts: Vec<Arc<Part>>, min_parts: usize) -> Option<Vec<Arc<Part
     Some(parts)
 }
 
+/// Parts up to this size always qualify for a tier: without it, one tiny
+/// part (a flush at shutdown, say) next to many equal ones would block them all.
+const SMALL_PART_BYTES: u64 = 64 << 20;
+
 /// How many of the ascending `sizes` form the tier to merge.
 fn tier_len(sizes: &[u64]) -> usize {
     let mut total = 0u64;
     for (index, &size) in sizes.iter().enumerate() {
-        if index > 0 && size > total.saturating_mul(2) {
+        if index > 0 && size > SMALL_PART_BYTES && size > total.saturating_mul(2) {
             return index;
         }
         total = total.saturating_add(size);
@@ -216,10 +220,14 @@ mod tests {
 
     #[test]
     fn tiers_leave_big_parts_alone() {
+        const M: u64 = 1 << 20;
         assert_eq!(tier_len(&[]), 0);
         assert_eq!(tier_len(&[5, 5, 5, 5]), 4);
-        assert_eq!(tier_len(&[1, 1, 1, 1, 100]), 4);
-        assert_eq!(tier_len(&[1, 1, 1, 1, 8, 100]), 5);
-        assert_eq!(tier_len(&[10, 10, 45]), 2);
+        assert_eq!(tier_len(&[M, 100 * M, 100 * M, 100 * M]), 1);
+        assert_eq!(tier_len(&[100 * M, 100 * M, 100 * M, 100 * M, 1000 * M]), 4);
+        assert_eq!(tier_len(&[100 * M, 100 * M, 100 * M, 100 * M, 800 * M, 5000 * M]), 5);
+        assert_eq!(tier_len(&[100 * M, 100 * M, 450 * M]), 2);
+        // Small parts always qualify, however uneven.
+        assert_eq!(tier_len(&[1, 15 * M, 15 * M, 16 * M, 60 * M]), 5);
     }
 }
