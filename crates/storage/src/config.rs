@@ -19,7 +19,9 @@ pub struct StorageConfig {
     pub fsync: FsyncPolicy,
     /// A WAL segment is closed and a new one started past this size.
     pub wal_segment_bytes: u64,
-    /// Flush the head to parts when it holds more than this many bytes.
+    /// Flush the head to parts when its rows take more than this many bytes
+    /// of memory (spare capacity included); appends wait while the head is
+    /// twice this size.
     pub flush_max_head_bytes: u64,
     /// Flush the head when its oldest data was appended longer ago than this.
     pub flush_max_age: Duration,
@@ -39,7 +41,7 @@ impl Default for StorageConfig {
             data_dir: PathBuf::from("./data"),
             fsync: FsyncPolicy::Always,
             wal_segment_bytes: 64 << 20,
-            flush_max_head_bytes: 64 << 20,
+            flush_max_head_bytes: 32 << 20,
             flush_max_age: Duration::from_secs(60),
             block_max_rows: 8192,
             block_max_bytes: 1 << 20,

@@ -1,7 +1,6 @@
 //! Flushing: the active head is frozen, written out as one part per tenant
 //! and day, then the WAL segments it came from are deleted.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -37,7 +36,7 @@ impl Storage {
     pub(crate) fn flush_if_over(&self, limit: u64) -> Result<(), StorageError> {
         let _flushing = self.flush_lock.lock().map_err(|_| StorageError::Poisoned)?;
         // Another appender may have flushed while this one waited for the lock.
-        if read_lock(&self.heads)?.active.bytes < limit {
+        if read_lock(&self.heads)?.active.memory < limit {
             return Ok(());
         }
         self.flush_locked()
@@ -94,26 +93,13 @@ impl Storage {
             }
             for (day, day_streams) in by_day {
                 let mut writer = self.create_part_writer(tenant, day)?;
-                // A stream appended in order needs no sorted copy: the head's
-                // own rows are written as they are (most streams, and it saves
-                // a copy of the whole head while flushing).
-                let blocks: Vec<Cow<'_, RowBlock>> = day_streams
+                // Rows are written straight from the head in sorted order,
+                // without a sorted copy of the stream.
+                let selected: Vec<(&RowBlock, &[usize])> = day_streams
                     .iter()
-                    .map(|(id, rows)| {
-                        let stream = &streams[id].rows;
-                        let identity = rows.len() == stream.len()
-                            && rows.iter().enumerate().all(|(index, &row)| index == row);
-                        if identity {
-                            Cow::Borrowed(stream)
-                        } else {
-                            Cow::Owned(stream.take(rows))
-                        }
-                    })
+                    .map(|(id, rows)| (&streams[id].rows, rows.as_slice()))
                     .collect();
-                let refs: Vec<&RowBlock> = blocks.iter().map(|block| block.as_ref()).collect();
-                writer.add_streams(&refs)?;
-                drop(refs);
-                drop(blocks);
+                writer.add_stream_rows(&selected)?;
                 if let Some(part) = writer.finish(tenant, day)? {
                     tracing::debug!(path = %part.path.display(), rows = part.rows, "flushed part");
                     self.register_part(part, &[])?;
@@ -160,7 +146,7 @@ impl Storage {
         let Ok(heads) = self.heads.read() else {
             return false;
         };
-        if heads.active.bytes > self.config.flush_max_head_bytes {
+        if heads.active.memory > self.config.flush_max_head_bytes {
             return true;
         }
         heads

@@ -27,6 +27,9 @@ pub struct Head {
     pub tenants: HashMap<String, HashMap<u64, HeadStream>>,
     /// Line and metadata bytes held.
     pub bytes: u64,
+    /// Heap bytes the rows take, spare capacity included: what flushes and
+    /// backpressure go by, so that the limit bounds real memory.
+    pub memory: u64,
     /// Entries held.
     pub entries: u64,
     /// When the first row since the last flush arrived; drives age-based flushes.
@@ -56,6 +59,7 @@ impl Head {
             min_ts: i64::MAX,
             max_ts: i64::MIN,
         });
+        let before = stream.rows.heap_bytes();
         for entry in entries {
             stream.rows.push(
                 entry.ts_ns,
@@ -66,6 +70,7 @@ impl Head {
             stream.max_ts = stream.max_ts.max(entry.ts_ns);
             self.bytes += entry.size_bytes() as u64;
         }
+        self.memory += stream.rows.heap_bytes().saturating_sub(before);
         self.entries += entries.len() as u64;
     }
 

@@ -225,7 +225,10 @@ mod tests {
         assert_eq!(tier_len(&[5, 5, 5, 5]), 4);
         assert_eq!(tier_len(&[M, 100 * M, 100 * M, 100 * M]), 1);
         assert_eq!(tier_len(&[100 * M, 100 * M, 100 * M, 100 * M, 1000 * M]), 4);
-        assert_eq!(tier_len(&[100 * M, 100 * M, 100 * M, 100 * M, 800 * M, 5000 * M]), 5);
+        assert_eq!(
+            tier_len(&[100 * M, 100 * M, 100 * M, 100 * M, 800 * M, 5000 * M]),
+            5
+        );
         assert_eq!(tier_len(&[100 * M, 100 * M, 450 * M]), 2);
         // Small parts always qualify, however uneven.
         assert_eq!(tier_len(&[1, 15 * M, 15 * M, 16 * M, 60 * M]), 5);

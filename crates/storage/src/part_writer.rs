@@ -3,7 +3,6 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -101,12 +100,31 @@ impl PartWriter {
     /// Adds several streams (each sorted by ts, in ascending id order);
     /// their blocks are encoded in parallel and written in order.
     pub fn add_streams(&mut self, streams: &[&RowBlock]) -> Result<(), StorageError> {
-        let mut jobs: Vec<(&RowBlock, Range<usize>)> = Vec::new();
-        for rows in streams {
-            if rows.is_empty() {
+        let identities: Vec<Vec<usize>> = streams
+            .iter()
+            .map(|rows| (0..rows.len()).collect())
+            .collect();
+        let selected: Vec<(&RowBlock, &[usize])> = streams
+            .iter()
+            .zip(&identities)
+            .map(|(rows, order)| (*rows, order.as_slice()))
+            .collect();
+        self.add_stream_rows(&selected)
+    }
+
+    /// Like [`PartWriter::add_streams`], with each stream's rows given as
+    /// indices into its block, in (ts, line) order: a head is written
+    /// without first being copied into sorted order.
+    pub fn add_stream_rows(
+        &mut self,
+        streams: &[(&RowBlock, &[usize])],
+    ) -> Result<(), StorageError> {
+        let mut jobs: Vec<(&RowBlock, &[usize])> = Vec::new();
+        for &(rows, order) in streams {
+            if order.is_empty() {
                 continue;
             }
-            debug_assert!(rows.ts.is_sorted());
+            debug_assert!(order.is_sorted_by_key(|&row| rows.ts(row)));
             // The same stream may come in several calls in a row (merges add it chunk by chunk).
             let last = self.streams.last().map(|(last, _)| *last);
             debug_assert!(last.is_none_or(|last| last <= rows.stream_id()));
@@ -114,13 +132,13 @@ impl PartWriter {
                 self.streams
                     .push((rows.stream_id(), rows.labels_arc().clone()));
             }
-            self.cut_blocks(rows, &mut jobs);
+            self.cut_blocks(rows, order, &mut jobs);
         }
         let level = self.limits.zstd_level;
         for chunk in jobs.chunks(PARALLEL_BLOCKS) {
             let encoded: Vec<EncodedBlock> = chunk
                 .par_iter()
-                .map(|(rows, range)| encode_range(rows, range.clone(), level))
+                .map(|&(rows, order)| encode_selected(rows, order, level))
                 .collect();
             for block in encoded {
                 self.write_block(block)?;
@@ -153,21 +171,26 @@ impl PartWriter {
         })
     }
 
-    /// Cuts one stream's rows into block-sized ranges.
-    fn cut_blocks<'a>(&self, rows: &'a RowBlock, jobs: &mut Vec<(&'a RowBlock, Range<usize>)>) {
+    /// Cuts one stream's rows (`order`) into block-sized runs.
+    fn cut_blocks<'a>(
+        &self,
+        rows: &'a RowBlock,
+        order: &'a [usize],
+        jobs: &mut Vec<(&'a RowBlock, &'a [usize])>,
+    ) {
         let mut start = 0;
-        while start < rows.len() {
+        while start < order.len() {
             let mut end = start;
             let mut bytes = 0;
-            while end < rows.len() && end - start < self.limits.max_rows.max(1) {
-                let line_len = rows.line(end).len();
+            while end < order.len() && end - start < self.limits.max_rows.max(1) {
+                let line_len = rows.line(order[end]).len();
                 if end > start && bytes + line_len > self.limits.max_bytes {
                     break;
                 }
                 bytes += line_len;
                 end += 1;
             }
-            jobs.push((rows, start..end));
+            jobs.push((rows, &order[start..end]));
             start = end;
         }
     }
@@ -231,17 +254,17 @@ struct EncodedBlock {
     blooms: BlockBlooms,
 }
 
-fn encode_range(rows: &RowBlock, range: Range<usize>, zstd_level: i32) -> EncodedBlock {
+fn encode_selected(rows: &RowBlock, order: &[usize], zstd_level: i32) -> EncodedBlock {
     let mut bytes = Vec::new();
-    let blooms = encode_rows(rows, range.clone(), zstd_level, &mut bytes);
+    let blooms = encode_rows(rows, order, zstd_level, &mut bytes);
     // Rows are sorted by ts.
-    let (min_ts, max_ts) = (rows.ts(range.start), rows.ts(range.end - 1));
-    let line_bytes: usize = range.clone().map(|row| rows.line(row).len()).sum();
+    let (min_ts, max_ts) = (rows.ts(order[0]), rows.ts(order[order.len() - 1]));
+    let line_bytes: usize = order.iter().map(|&row| rows.line(row).len()).sum();
     let meta = BlockMeta {
         stream_id: rows.stream_id(),
         min_ts,
         max_ts,
-        rows: range.len() as u64,
+        rows: order.len() as u64,
         line_bytes: line_bytes as u64,
         offset: 0,
         len: bytes.len() as u64,

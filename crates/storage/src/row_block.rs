@@ -114,6 +114,22 @@ impl RowBlock {
             .map(move |field| (field.key.as_str(), field.values.get(row)))
     }
 
+    /// Heap bytes held, spare capacity included.
+    pub(crate) fn heap_bytes(&self) -> u64 {
+        let words = self.ts.capacity() + self.lines.ends.capacity();
+        let fields: usize = self
+            .fields
+            .iter()
+            .map(|field| {
+                field.present.capacity()
+                    + field.values.ends.capacity() * 8
+                    + field.values.text.capacity()
+                    + field.key.capacity()
+            })
+            .sum();
+        (words * 8 + self.lines.text.capacity() + fields) as u64
+    }
+
     /// Bytes of lines in the block.
     pub fn line_bytes(&self) -> usize {
         self.lines.text.len()

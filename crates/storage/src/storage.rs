@@ -152,7 +152,7 @@ impl Storage {
         // A head twice the flush size means flushes fall behind: this append
         // waits for one, which bounds memory and slows the clients down.
         let stall_bytes = self.config.flush_max_head_bytes.saturating_mul(2);
-        if read_lock(&self.heads)?.active.bytes >= stall_bytes {
+        if read_lock(&self.heads)?.active.memory >= stall_bytes {
             self.flush_if_over(stall_bytes)?;
         }
         let mut payload = Vec::with_capacity(
