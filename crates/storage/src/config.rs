@@ -46,7 +46,7 @@ impl Default for StorageConfig {
             block_max_rows: 8192,
             block_max_bytes: 1 << 20,
             merge_min_parts: 8,
-            zstd_level: 3,
+            zstd_level: 1,
         }
     }
 }

@@ -48,6 +48,87 @@ mod stream_merger;
 mod wal;
 mod wal_record;
 
+/// Entry points for the micro-benchmarks (`benches/hot_paths.rs`): block
+/// encoding and decoding and the bloom filters are private.
+#[doc(hidden)]
+pub mod hot_paths {
+    use std::sync::Arc;
+
+    use strata_model::Labels;
+
+    use crate::bloom::{Bloom, BloomRef, hash_token};
+    use crate::encoding::Reader;
+    use crate::row_block::RowBlock;
+
+    /// A block of one stream holding `lines`, one ms apart.
+    pub fn block_of(lines: &[String]) -> RowBlock {
+        let mut block = RowBlock::new(1, Arc::new(Labels::default()));
+        for (index, line) in lines.iter().enumerate() {
+            block.push(index as i64 * 1_000_000, line, []);
+        }
+        block
+    }
+
+    /// Encodes a block as a flush does (zstd `level`); returns the bytes.
+    pub fn encode(block: &RowBlock, level: i32) -> Vec<u8> {
+        let rows: Vec<usize> = (0..block.len()).collect();
+        let mut out = Vec::new();
+        crate::block::encode_rows(block, &rows, level, &mut out);
+        out
+    }
+
+    /// Decodes what [`encode`] wrote; returns the rows.
+    pub fn decode(bytes: &[u8], timestamps_only: bool) -> usize {
+        let mut decompressed = 0;
+        crate::block::decode_block(
+            bytes,
+            1,
+            Arc::new(Labels::default()),
+            &mut decompressed,
+            timestamps_only,
+        )
+        .map(|block| block.len())
+        .unwrap_or(0)
+    }
+
+    /// The token hashes of `lines`, as a block's filter takes them.
+    pub fn token_hashes(lines: &[String]) -> Vec<u64> {
+        let mut hashes = Vec::new();
+        for line in lines {
+            strata_model::tokens::for_each_token(line, |token| {
+                if strata_model::tokens::is_indexed_token(token) {
+                    hashes.push(hash_token(token.as_bytes()));
+                }
+            });
+        }
+        hashes
+    }
+
+    /// A filter of `hashes`, encoded as parts store it.
+    pub fn build_bloom(hashes: &[u64]) -> Vec<u8> {
+        let mut out = Vec::new();
+        Bloom::from_hashes(hashes).encode(&mut out);
+        out
+    }
+
+    /// Probes an encoded filter the way scans do (word reads); returns the hits.
+    pub fn probe_bloom(encoded: &[u8], probes: &[u64]) -> usize {
+        let Ok(reference) = BloomRef::decode(&mut Reader::new(encoded), 0) else {
+            return 0;
+        };
+        let mut read_word = |at: u64| {
+            let at = at as usize;
+            encoded
+                .get(at..at + 8)
+                .map(|word| u64::from_le_bytes(word.try_into().expect("BUG: 8 bytes")))
+        };
+        probes
+            .iter()
+            .filter(|&&hash| reference.may_contain(hash, &mut read_word))
+            .count()
+    }
+}
+
 /// Entry points for the fuzz targets (`fuzz/`): the decoders of on-disk
 /// bytes are private, this runs each of them on untrusted input.
 #[doc(hidden)]
