@@ -7,20 +7,34 @@
 /// Calls `visit` for every token of `text`, in order, repeats included.
 pub fn for_each_token<'a>(text: &'a str, mut visit: impl FnMut(&'a str)) {
     let bytes = text.as_bytes();
-    let mut start = None;
-    for (index, &byte) in bytes.iter().enumerate() {
-        if is_token_byte(byte) {
-            if start.is_none() {
-                start = Some(index);
-            }
-        } else if let Some(begin) = start.take() {
-            visit(&text[begin..index]);
+    let mut index = 0;
+    while index < bytes.len() {
+        // Skip separators, then take the run of token bytes.
+        while index < bytes.len() && !TOKEN_BYTES[bytes[index] as usize] {
+            index += 1;
+        }
+        let start = index;
+        while index < bytes.len() && TOKEN_BYTES[bytes[index] as usize] {
+            index += 1;
+        }
+        if index > start {
+            // Token runs start and end at ASCII separators or the ends of
+            // the text, so they are whole UTF-8 sequences.
+            visit(&text[start..index]);
         }
     }
-    if let Some(begin) = start {
-        visit(&text[begin..]);
-    }
 }
+
+/// `is_token_byte` for every byte value.
+static TOKEN_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = is_token_byte(byte as u8);
+        byte += 1;
+    }
+    table
+};
 
 /// Longest all-digit token left out of bloom filters.
 pub const MAX_UNINDEXED_NUMBER_LEN: usize = 4;
@@ -36,7 +50,7 @@ pub fn is_indexed_token(token: &str) -> bool {
 
 /// True for the bytes that make up tokens.
 #[inline]
-pub fn is_token_byte(byte: u8) -> bool {
+pub const fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || byte == b'_' || byte >= 0x80
 }
 
@@ -97,6 +111,25 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn tokens_are_the_maximal_runs_of_token_bytes(text in "[a-zA-Z0-9_ =./:é\u{1F600}-]{0,40}") {
+            // Reference: split on every byte that is not a token byte.
+            let mut expected = Vec::new();
+            let mut current = String::new();
+            for ch in text.chars() {
+                let mut buf = [0u8; 4];
+                if ch.encode_utf8(&mut buf).bytes().all(is_token_byte) {
+                    current.push(ch);
+                } else if !current.is_empty() {
+                    expected.push(std::mem::take(&mut current));
+                }
+            }
+            if !current.is_empty() {
+                expected.push(current);
+            }
+            proptest::prop_assert_eq!(tokens(&text), expected);
+        }
+
         /// A guaranteed token of a literal is a token of every text holding that literal.
         #[test]
         fn guaranteed_tokens_hold_in_any_container(prefix in "[a-z =_]{0,6}", literal in "[a-z0-9 =_]{0,12}", suffix in "[a-z =_]{0,6}") {

@@ -110,3 +110,12 @@ fn wal_append(bencher: divan::Bencher) {
                 .expect("append");
         });
 }
+
+#[divan::bench]
+fn tokenize_and_hash(bencher: divan::Bencher) {
+    let lines = sample_lines(4096);
+    let bytes: usize = lines.iter().map(String::len).sum();
+    bencher
+        .counter(divan::counter::BytesCount::new(bytes))
+        .bench(|| hot_paths::token_hashes(black_box(&lines)));
+}
