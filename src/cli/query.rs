@@ -1,4 +1,6 @@
-//! `strata query`: runs a LogQL query against a server, like logcli.
+//! `strata query`: runs a LogQL query against a server, like logcli. Log
+//! queries print entries; metric queries print a table of series labels,
+//! evaluation times and values.
 
 use anyhow::{Context, bail};
 use std::io::Write;
@@ -25,6 +27,13 @@ pub struct QueryArgs {
     /// Oldest first instead of newest first.
     #[arg(long)]
     forward: bool,
+    /// Metric queries: the step between evaluations (`30s`, `5m` or seconds)
+    /// [default: the server's, (to - from) / 250].
+    #[arg(long)]
+    step: Option<String>,
+    /// Metric queries: evaluate once, at --to (an instant query).
+    #[arg(long)]
+    instant: bool,
     /// Output: text (timestamp, labels, line) or jsonl (one JSON object per entry).
     #[arg(long, short, default_value = "text")]
     output: String,
@@ -52,18 +61,27 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
         }
     };
     let client = reqwest::blocking::Client::new();
-    let mut request = client
-        .get(format!("{server}/loki/api/v1/query_range"))
-        .query(&[
-            ("query", args.query.as_str()),
-            ("start", &start.to_string()),
-            ("end", &end.to_string()),
-            ("limit", &args.limit.to_string()),
-            (
-                "direction",
-                if args.forward { "forward" } else { "backward" },
-            ),
-        ]);
+    let mut request = if args.instant {
+        client
+            .get(format!("{server}/loki/api/v1/query"))
+            .query(&[("query", args.query.as_str()), ("time", &end.to_string())])
+    } else {
+        client
+            .get(format!("{server}/loki/api/v1/query_range"))
+            .query(&[
+                ("query", args.query.as_str()),
+                ("start", &start.to_string()),
+                ("end", &end.to_string()),
+                ("limit", &args.limit.to_string()),
+                (
+                    "direction",
+                    if args.forward { "forward" } else { "backward" },
+                ),
+            ])
+    };
+    if let Some(step) = &args.step {
+        request = request.query(&[("step", step.as_str())]);
+    }
     if let Some(org) = &args.org_id {
         request = request.header("X-Scope-OrgID", org);
     }
@@ -77,7 +95,61 @@ pub fn run(args: QueryArgs) -> anyhow::Result<()> {
     }
     let json: serde_json::Value =
         serde_json::from_str(&body).context("cannot parse the response")?;
-    print_streams(&json, &args.output, args.forward)
+    match json["data"]["resultType"].as_str() {
+        Some("matrix" | "vector" | "scalar") => print_samples(&json, &args.output),
+        _ => print_streams(&json, &args.output, args.forward),
+    }
+}
+
+/// Prints a metric answer, one sample per row: labels, time, value (series
+/// in the server's order, points in time order).
+fn print_samples(json: &serde_json::Value, output: &str) -> anyhow::Result<()> {
+    let data = &json["data"];
+    let mut rows: Vec<(String, serde_json::Value, String, String)> = Vec::new();
+    let mut add = |metric: &serde_json::Value, pair: &serde_json::Value| {
+        let seconds = pair[0].as_f64().unwrap_or(0.0);
+        let ts = (seconds * 1e9).round() as i64;
+        let value = pair[1].as_str().unwrap_or("").to_string();
+        rows.push((label_text(metric), metric.clone(), format_ts(ts), value));
+    };
+    match data["resultType"].as_str() {
+        Some("scalar") => add(&serde_json::json!({}), &data["result"]),
+        _ => {
+            let series = data["result"]
+                .as_array()
+                .context("response has no data.result")?;
+            for one in series {
+                if let Some(values) = one["values"].as_array() {
+                    for pair in values {
+                        add(&one["metric"], pair);
+                    }
+                } else {
+                    add(&one["metric"], &one["value"]);
+                }
+            }
+        }
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let width = rows.iter().map(|row| row.0.len()).max().unwrap_or(0);
+    if output != "jsonl" && !rows.is_empty() {
+        let _ = writeln!(out, "{:width$}  {:30}  VALUE", "LABELS", "TIME");
+    }
+    for (labels, metric, time, value) in rows {
+        let result = if output == "jsonl" {
+            writeln!(
+                out,
+                "{}",
+                serde_json::json!({ "labels": metric, "timestamp": time, "value": value })
+            )
+        } else {
+            writeln!(out, "{labels:width$}  {time:30}  {value}")
+        };
+        if result.is_err() {
+            break; // stdout closed (e.g. piped into head)
+        }
+    }
+    Ok(())
 }
 
 /// Prints the entries of every result stream merged in time order.

@@ -1,7 +1,10 @@
-//! LogQL runtime: the per-line [`pipeline`] of a log query's stages, and the
-//! [`engine`] that evaluates queries over the storage.
+//! LogQL runtime: the per-line [`pipeline`] of a log query's stages, the
+//! [`engine`] that evaluates log queries over the storage, and [`metric`],
+//! which evaluates metric queries (range and vector aggregations, binary
+//! operators) on top of the same scans.
 
 pub mod engine;
+pub mod metric;
 pub mod pipeline;
 
 pub use pipeline::{Pipeline, PipelineError, Processed, line_token_hints};

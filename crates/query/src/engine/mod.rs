@@ -7,7 +7,7 @@
 //! direction's end, deduplicated as Loki does.
 
 mod collector;
-mod hints;
+pub(crate) mod hints;
 mod log_query;
 
 pub use log_query::{

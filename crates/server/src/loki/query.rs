@@ -1,15 +1,67 @@
 use super::LokiRequest;
-use super::response::{log_query_response, now_ns};
+use super::response::{log_query_response, metric_response, now_ns};
 use crate::params::Params;
 use crate::{ApiError, AppState};
 use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use std::time::Instant;
-use strata_logql::Expr;
+use strata_logql::{Expr, MetricExpr};
 use strata_query::engine::{Direction, LogQuery, run_log_query};
+use strata_query::metric::{MetricQuery, Steps, default_step_ns, run_metric_query};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
+
+/// Most series a metric query may answer with (Loki's default `max_query_series`).
+const MAX_QUERY_SERIES: usize = 500;
+
+/// The parameters every query endpoint reads: `limit` and `direction`.
+struct Common {
+    limit: usize,
+    direction: Direction,
+}
+
+fn common_params(params: &Params, state: &AppState) -> Result<Common, ApiError> {
+    let limit = match params.get("limit") {
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid parameter \"limit\": {text:?} is not a non-negative integer"
+            ))
+        })?,
+        None => 100,
+    };
+    let direction = match params
+        .get("direction")
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        None | Some("backward") => Direction::Backward,
+        Some("forward") => Direction::Forward,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid parameter \"direction\": {other:?} is not forward or backward"
+            )));
+        }
+    };
+    let max_entries = state.limits.query.max_entries;
+    if limit > max_entries {
+        return Err(ApiError::bad_request(format!(
+            "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {max_entries})"
+        )));
+    }
+    Ok(Common { limit, direction })
+}
+
+fn query_text(params: &Params) -> Result<String, ApiError> {
+    params
+        .get("query")
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::bad_request("missing parameter \"query\""))
+}
+
+fn parse(text: &str) -> Result<Expr, ApiError> {
+    strata_logql::parse_expr(text).map_err(|err| ApiError::bad_request(err.to_string()))
+}
 
 /// `GET|POST /loki/api/v1/query_range`.
 pub async fn query_range(
@@ -36,34 +88,11 @@ async fn query_range_inner(
         params,
         headers,
     } = request;
-    let text = params
-        .get("query")
-        .ok_or_else(|| ApiError::bad_request("missing parameter \"query\""))?
-        .to_string();
+    let text = query_text(&params)?;
     let end = params.time("end", now_ns())?;
     let since = params.duration("since", HOUR_NS)?;
     let start = params.time("start", end.saturating_sub(since))?;
-    let limit = match params.get("limit") {
-        Some(text) => text.parse::<usize>().map_err(|_| {
-            ApiError::bad_request(format!(
-                "invalid parameter \"limit\": {text:?} is not a non-negative integer"
-            ))
-        })?,
-        None => 100,
-    };
-    let direction = match params
-        .get("direction")
-        .map(str::to_ascii_lowercase)
-        .as_deref()
-    {
-        None | Some("backward") => Direction::Backward,
-        Some("forward") => Direction::Forward,
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "invalid parameter \"direction\": {other:?} is not forward or backward"
-            )));
-        }
-    };
+    let Common { limit, direction } = common_params(&params, state)?;
     if end < start {
         return Err(ApiError::bad_request(
             "end timestamp must not be before or equal to start time",
@@ -77,18 +106,14 @@ async fn query_range_inner(
             limits.max_query_length_ns / HOUR_NS
         )));
     }
-    if limit > limits.max_entries {
-        return Err(ApiError::bad_request(format!(
-            "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {})",
-            limits.max_entries
-        )));
-    }
-    let expr =
-        strata_logql::parse_expr(&text).map_err(|err| ApiError::bad_request(err.to_string()))?;
-    let Expr::Log(expr) = expr else {
-        return Err(ApiError::bad_request(
-            "metric queries are not supported yet: strata answers LogQL log queries only",
-        ));
+    let expr = match parse(&text)? {
+        Expr::Log(expr) => expr,
+        Expr::Metric(expr) => {
+            // Loki's `interval` applies to log queries only; it is ignored here too.
+            let step = params.duration("step", default_step_ns(start, end))?;
+            let steps = Steps::range(start, end, step).map_err(ApiError::bad_request)?;
+            return run_metric(state, tenant, expr, steps).await;
+        }
     };
     let categorize = categorize_labels(&headers);
     let storage = state.storage.clone();
@@ -111,32 +136,57 @@ async fn query_range_inner(
     )))
 }
 
-/// `GET|POST /loki/api/v1/query`: instant queries are metric queries; a log
-/// query gets the 400 that Loki gives.
+/// Runs a metric query off the async runtime and encodes its answer.
+async fn run_metric(
+    state: &AppState,
+    tenant: String,
+    expr: MetricExpr,
+    steps: Steps,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let storage = state.storage.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let query = MetricQuery {
+            tenant: &tenant,
+            expr: &expr,
+            steps,
+            max_series: MAX_QUERY_SERIES,
+        };
+        run_metric_query(&storage, &query)
+    })
+    .await??;
+    Ok(Json(metric_response(&result)))
+}
+
+/// `GET|POST /loki/api/v1/query`: instant metric queries; a log query gets
+/// the 400 that Loki gives.
 pub async fn query_instant(
     State(state): State<AppState>,
     request: Result<LokiRequest, ApiError>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let started = Instant::now();
-    let result = request.and_then(|request| query_instant_inner(&request.params));
+    let result = match request {
+        Ok(request) => query_instant_inner(&state, request).await,
+        Err(err) => Err(err),
+    };
     state
         .metrics
         .observe_query(started.elapsed().as_secs_f64(), result.is_ok());
     result
 }
 
-fn query_instant_inner(params: &Params) -> Result<Json<serde_json::Value>, ApiError> {
-    let text = params
-        .get("query")
-        .ok_or_else(|| ApiError::bad_request("missing parameter \"query\""))?;
-    params.time("time", now_ns())?;
-    match strata_logql::parse_expr(text).map_err(|err| ApiError::bad_request(err.to_string()))? {
+async fn query_instant_inner(
+    state: &AppState,
+    request: LokiRequest,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let LokiRequest { tenant, params, .. } = request;
+    let text = query_text(&params)?;
+    let time = params.time("time", now_ns())?;
+    common_params(&params, state)?;
+    match parse(&text)? {
         Expr::Log(_) => Err(ApiError::bad_request(
             "log queries are not supported as an instant query type, please change your query to a range query type",
         )),
-        Expr::Metric(_) => Err(ApiError::bad_request(
-            "metric queries are not supported yet: strata answers LogQL log queries only",
-        )),
+        Expr::Metric(expr) => run_metric(state, tenant, expr, Steps::instant(time)).await,
     }
 }
 

@@ -1,8 +1,9 @@
 //! Loki's JSON response shapes.
 
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Number, Value, json};
 use strata_model::Labels;
 use strata_query::engine::{LogQueryResult, QueryStats};
+use strata_query::metric::{MetricData, MetricQueryResult};
 
 pub(crate) fn now_ns() -> i64 {
     let now = std::time::SystemTime::now()
@@ -99,6 +100,76 @@ pub(crate) fn log_query_response(
     json!({ "status": "success", "data": data })
 }
 
+/// A sample time as Prometheus writes it: Unix seconds, a JSON number with
+/// millisecond precision (`1700000000`, `1700000000.5`).
+pub(crate) fn sample_time(ts_ns: i64) -> Value {
+    let millis = ts_ns.div_euclid(1_000_000);
+    if millis % 1000 == 0 {
+        return Value::Number(Number::from(millis / 1000));
+    }
+    Number::from_f64(millis as f64 / 1000.0)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
+}
+
+/// A sample value as Prometheus writes it: the shortest decimal that reads
+/// back exactly, never an exponent; `NaN`, `+Inf`, `-Inf`.
+pub(crate) fn sample_value(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".to_string()
+    } else if value == f64::INFINITY {
+        "+Inf".to_string()
+    } else if value == f64::NEG_INFINITY {
+        "-Inf".to_string()
+    } else {
+        value.to_string()
+    }
+}
+
+fn sample(ts_ns: i64, value: f64) -> Value {
+    json!([sample_time(ts_ns), sample_value(value)])
+}
+
+/// `{"status":"success","data":{"resultType":"matrix"|"vector"|"scalar","result":...,"stats":{...}}}`.
+pub(crate) fn metric_response(result: &MetricQueryResult) -> Value {
+    let (result_type, body, returned) = match &result.data {
+        MetricData::Matrix(series) => {
+            let body: Vec<Value> = series
+                .iter()
+                .map(|one| {
+                    let values: Vec<Value> = one
+                        .points
+                        .iter()
+                        .map(|(ts, value)| sample(*ts, *value))
+                        .collect();
+                    json!({ "metric": labels_object(&one.labels), "values": values })
+                })
+                .collect();
+            let returned = body.len();
+            ("matrix", Value::Array(body), returned)
+        }
+        MetricData::Vector { ts_ns, samples } => {
+            let body: Vec<Value> = samples
+                .iter()
+                .map(|(labels, value)| {
+                    json!({ "metric": labels_object(labels), "value": sample(*ts_ns, *value) })
+                })
+                .collect();
+            let returned = body.len();
+            ("vector", Value::Array(body), returned)
+        }
+        MetricData::Scalar { ts_ns, value } => ("scalar", sample(*ts_ns, *value), 1),
+    };
+    json!({
+        "status": "success",
+        "data": {
+            "resultType": result_type,
+            "result": body,
+            "stats": stats_object(&result.stats, returned),
+        },
+    })
+}
+
 /// Loki's `stats` object, with the summary filled from what the query did.
 pub(crate) fn stats_object(stats: &QueryStats, entries_returned: usize) -> Value {
     let seconds = stats.exec_time_secs.max(1e-9);
@@ -137,4 +208,80 @@ pub(crate) fn stats_object(stats: &QueryStats, entries_returned: usize) -> Value
         },
         "cache": {},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_times_and_values_like_prometheus() {
+        assert_eq!(
+            sample_time(1_700_000_000_000_000_000).to_string(),
+            "1700000000"
+        );
+        assert_eq!(
+            sample_time(1_700_000_000_500_000_000).to_string(),
+            "1700000000.5"
+        );
+        assert_eq!(
+            sample_time(1_700_000_000_123_999_999).to_string(),
+            "1700000000.123"
+        );
+        assert_eq!(sample_time(-1_500_000_000).to_string(), "-1.5");
+        let case = |value: f64, text: &str| assert_eq!(sample_value(value), text);
+        case(1.0, "1");
+        case(0.5, "0.5");
+        case(-0.0, "-0");
+        case(0.1 + 0.2, "0.30000000000000004");
+        case(1e21, "1000000000000000000000");
+        case(1.5e-7, "0.00000015");
+        case(f64::NAN, "NaN");
+        case(f64::INFINITY, "+Inf");
+        case(f64::NEG_INFINITY, "-Inf");
+    }
+
+    #[test]
+    fn metric_shapes() {
+        let labels = Labels::parse(r#"{app="a"}"#).unwrap();
+        let stats = QueryStats::default();
+        let vector = MetricQueryResult {
+            data: MetricData::Vector {
+                ts_ns: 2_000_000_000,
+                samples: vec![(labels.clone(), 3.0)],
+            },
+            stats: stats.clone(),
+        };
+        let json = metric_response(&vector);
+        assert_eq!(json["data"]["resultType"], "vector");
+        assert_eq!(
+            json["data"]["result"],
+            json!([{ "metric": {"app": "a"}, "value": [2, "3"] }])
+        );
+        let scalar = MetricQueryResult {
+            data: MetricData::Scalar {
+                ts_ns: 2_500_000_000,
+                value: f64::NAN,
+            },
+            stats: stats.clone(),
+        };
+        assert_eq!(
+            metric_response(&scalar)["data"]["result"],
+            json!([2.5, "NaN"])
+        );
+        let matrix = MetricQueryResult {
+            data: MetricData::Matrix(vec![strata_query::metric::MatrixSeries {
+                labels,
+                points: vec![(1_000_000_000, 1.0), (2_000_000_000, 0.25)],
+            }]),
+            stats,
+        };
+        let json = metric_response(&matrix);
+        assert_eq!(json["data"]["resultType"], "matrix");
+        assert_eq!(
+            json["data"]["result"],
+            json!([{ "metric": {"app": "a"}, "values": [[1, "1"], [2, "0.25"]] }])
+        );
+        assert!(json["data"]["stats"]["summary"].is_object());
+    }
 }
