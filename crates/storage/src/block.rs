@@ -194,6 +194,15 @@ fn read_column(reader: &mut Reader<'_>, decompressed: &mut u64) -> DecodeResult<
     }
 }
 
+/// Steps over one column without decompressing it.
+fn skip_column(reader: &mut Reader<'_>) -> DecodeResult<()> {
+    reader.u8()?;
+    reader.len(MAX_COLUMN_BYTES)?;
+    let stored_len = reader.count()?;
+    reader.bytes(stored_len)?;
+    Ok(())
+}
+
 /// Decodes `rows` strings: lengths then bytes, as the line and field
 /// columns hold them. Reuses the column's buffer for the text.
 fn decode_strings(mut column: Vec<u8>, rows: usize) -> DecodeResult<StrColumn> {
@@ -230,8 +239,8 @@ fn decode_strings(mut column: Vec<u8>, rows: usize) -> DecodeResult<StrColumn> {
 }
 
 /// Decodes a block; `decompressed` accumulates the bytes zstd produced.
-/// With `timestamps_only`, the line and metadata columns are not read: the
-/// block comes back with empty lines and no metadata.
+/// With `timestamps_only`, the line column is not decompressed: the block
+/// comes back with empty lines (timestamps and metadata as stored).
 pub fn decode_block(
     bytes: &[u8],
     stream_id: u64,
@@ -259,11 +268,16 @@ pub fn decode_block(
     if !ts_reader.is_empty() {
         return Err(reader.error("unexpected bytes after the timestamps"));
     }
-    if timestamps_only {
-        return Ok(RowBlock::timestamps_only(stream_id, labels, ts));
-    }
-    let line_column = read_column(&mut reader, decompressed)?;
-    let lines = decode_strings(line_column, rows).map_err(|_| reader.error("cannot read lines"))?;
+    let lines = if timestamps_only {
+        skip_column(&mut reader)?;
+        StrColumn {
+            ends: vec![0; rows],
+            text: String::new(),
+        }
+    } else {
+        let line_column = read_column(&mut reader, decompressed)?;
+        decode_strings(line_column, rows).map_err(|_| reader.error("cannot read lines"))?
+    };
     let field_count = reader.count()?;
     let mut fields: Vec<FieldColumn> = Vec::with_capacity(field_count);
     for _ in 0..field_count {
@@ -378,7 +392,8 @@ mod tests {
             prop_assert!(decoded.fields.is_sorted_by(|a, b| a.key < b.key));
             let stamps = decode_block(&bytes, 7, block.labels_arc().clone(), &mut decompressed, true).unwrap();
             prop_assert_eq!(&stamps.ts, &block.ts);
-            prop_assert!((0..stamps.len()).all(|row| stamps.line(row).is_empty() && stamps.metadata(row).next().is_none()));
+            prop_assert!((0..stamps.len()).all(|row| stamps.line(row).is_empty()));
+            prop_assert!((0..stamps.len()).all(|row| stamps.metadata(row).eq(decoded.metadata(row))));
             for row in 0..block.len() {
                 for_each_token(block.line(row), |token| assert!(!is_indexed_token(token) || blooms.lines.may_contain(hash_token(token.as_bytes()))));
                 for (key, value) in block.metadata(row) {

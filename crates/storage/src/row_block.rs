@@ -64,20 +64,6 @@ impl RowBlock {
         }
     }
 
-    /// A block of timestamps only: every line empty, no metadata.
-    pub(crate) fn timestamps_only(stream_id: u64, labels: Arc<Labels>, ts: Vec<i64>) -> RowBlock {
-        RowBlock {
-            stream_id,
-            labels,
-            lines: StrColumn {
-                ends: vec![0; ts.len()],
-                text: String::new(),
-            },
-            ts,
-            fields: Vec::new(),
-        }
-    }
-
     pub fn stream_id(&self) -> u64 {
         self.stream_id
     }

@@ -32,8 +32,8 @@ pub struct ScanRequest<'a> {
     pub line_tokens: &'a [TokenClause],
     /// Every clause must be possibly satisfied by a block's metadata bloom.
     pub field_values: &'a [FieldClause],
-    /// Only timestamps are needed (counting queries): rows may then be
-    /// delivered with empty lines and no metadata.
+    /// Lines are not needed (counting queries): rows may then be delivered
+    /// with empty lines; timestamps and structured metadata are as stored.
     pub timestamps_only: bool,
 }
 
