@@ -65,10 +65,9 @@ pub(crate) fn evaluate(
     } else {
         SampleValue::One
     };
-    let surviving = surviving_labels(&groupings);
-    let timestamps_only = value == SampleValue::One
-        && aggregation.log.stages.is_empty()
-        && metadata_cannot_matter(ctx, aggregation, &grid, surviving.as_deref())?;
+    // Counting without stages needs no line: timestamps and structured
+    // metadata (part of a sample's series) are all a sample depends on.
+    let timestamps_only = value == SampleValue::One && aggregation.log.stages.is_empty();
     let plan = ScanPlan {
         tenant: ctx.tenant,
         log: &aggregation.log,
@@ -77,7 +76,6 @@ pub(crate) fn evaluate(
         value,
         groupings,
         timestamps_only,
-        stream_must_have: surviving.as_deref().unwrap_or_default(),
     };
     let range_seconds = aggregation.range_ns as f64 / 1e9;
     let unwrapped = value == SampleValue::Unwrapped;
@@ -187,56 +185,6 @@ fn gathered<S: Kept>(
         }
     }
     series
-}
-
-/// The only label names that can survive `groupings` (applied in order):
-/// those listed by every `by`; None when there is no `by`.
-fn surviving_labels(groupings: &[&Grouping]) -> Option<Vec<String>> {
-    let mut surviving: Option<Vec<String>> = None;
-    for grouping in groupings {
-        if grouping.without {
-            continue;
-        }
-        surviving = Some(match surviving {
-            None => grouping.labels.clone(),
-            Some(names) => names
-                .into_iter()
-                .filter(|name| grouping.labels.contains(name))
-                .collect(),
-        });
-    }
-    surviving
-}
-
-/// True when a scan of timestamps only (no structured metadata) cannot
-/// change a sample's series: absent_over_time ignores series, and a `by`
-/// grouping keeps only labels that every selected stream carries (the scan
-/// re-checks this per block, for streams created meanwhile). One case is
-/// left out: a metadata key repeating the name of a stream label, which
-/// overrides it when full rows are read. Once timestamps-only scans deliver
-/// structured metadata, this check can go.
-fn metadata_cannot_matter(
-    ctx: &Context<'_>,
-    aggregation: &RangeAggregation,
-    grid: &Grid,
-    surviving: Option<&[String]>,
-) -> Result<bool, QueryError> {
-    if aggregation.op == RangeOp::AbsentOverTime {
-        return Ok(true);
-    }
-    let Some(names) = surviving else {
-        return Ok(false);
-    };
-    if names.is_empty() {
-        return Ok(true);
-    }
-    let (start, end) = grid.scan_range();
-    let streams = ctx
-        .storage
-        .series(ctx.tenant, &aggregation.log.matchers, start, end)?;
-    Ok(streams
-        .iter()
-        .all(|labels| names.iter().all(|name| labels.get(name).is_some())))
 }
 
 /// absent_over_time: 1 at every step whose window held no sample, labelled
@@ -367,26 +315,5 @@ mod tests {
             matcher("zone", MatchOp::Neq, "z"),
         ]);
         assert_eq!(labels, Labels::parse(r#"{job="a"}"#).unwrap());
-    }
-
-    #[test]
-    fn surviving_labels_of_groupings() {
-        let by = |names: &[&str]| Grouping {
-            without: false,
-            labels: names.iter().map(|n| n.to_string()).collect(),
-        };
-        let without = Grouping {
-            without: true,
-            labels: vec!["a".into()],
-        };
-        assert_eq!(surviving_labels(&[&without]), None);
-        assert_eq!(
-            surviving_labels(&[&by(&["a", "b"])]),
-            Some(vec!["a".into(), "b".into()])
-        );
-        assert_eq!(
-            surviving_labels(&[&by(&["a", "b"]), &without, &by(&["b", "c"])]),
-            Some(vec!["b".into()])
-        );
     }
 }

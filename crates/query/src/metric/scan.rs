@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::ops::ControlFlow;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use strata_logql::{Grouping, LogExpr};
 use strata_model::Labels;
@@ -50,13 +50,9 @@ pub(crate) struct ScanPlan<'a> {
     /// Applied in order to each sample's labels (the aggregation's own
     /// grouping, then the one of a `sum` pushed down into the scan).
     pub groupings: Vec<&'a Grouping>,
-    /// Ask the storage for timestamps only (no lines, no metadata).
+    /// Ask the storage not to decompress lines (timestamps and structured
+    /// metadata still come).
     pub timestamps_only: bool,
-    /// With `timestamps_only`: the labels of the grouping, which every
-    /// block's stream must carry for structured metadata (not delivered) to
-    /// be unable to change a sample's series; a block without them makes
-    /// the scan start over with full rows.
-    pub stream_must_have: &'a [String],
 }
 
 /// Series labels -> their buckets.
@@ -77,8 +73,7 @@ pub(crate) fn scan_series<S: BucketState>(
         .map(|(key, values)| FieldClause { key, values })
         .collect();
     let (start_ns, end_ns) = plan.grid.scan_range();
-    let mut timestamps_only = plan.timestamps_only;
-    loop {
+    {
         let request = ScanRequest {
             tenant: plan.tenant,
             matchers: &plan.log.matchers,
@@ -86,14 +81,12 @@ pub(crate) fn scan_series<S: BucketState>(
             end_ns,
             line_tokens: &line_tokens,
             field_values: &field_values,
-            timestamps_only,
+            timestamps_only: plan.timestamps_only,
         };
         let visitor = Visitor::<S> {
             plan,
-            guard_streams: timestamps_only,
             table: Mutex::new(HashMap::new()),
             failure: Mutex::new(None),
-            start_over: AtomicBool::new(false),
             kept_samples: AtomicU64::new(0),
             rows: AtomicU64::new(0),
             bytes: AtomicU64::new(0),
@@ -110,11 +103,7 @@ pub(crate) fn scan_series<S: BucketState>(
         if let Some(err) = into_inner(visitor.failure) {
             return Err(err);
         }
-        if visitor.start_over.load(Relaxed) {
-            timestamps_only = false;
-            continue;
-        }
-        return Ok(into_inner(visitor.table));
+        Ok(into_inner(visitor.table))
     }
 }
 
@@ -133,13 +122,9 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// The shared state of one scan.
 struct Visitor<'a, S> {
     plan: &'a ScanPlan<'a>,
-    /// Check that every block's stream has `plan.stream_must_have`.
-    guard_streams: bool,
     table: Mutex<SeriesTable<S>>,
     /// The first error; the scan stops at it.
     failure: Mutex<Option<QueryError>>,
-    /// A block showed that timestamps-only rows are not enough.
-    start_over: AtomicBool,
     kept_samples: AtomicU64,
     rows: AtomicU64,
     bytes: AtomicU64,
@@ -220,16 +205,6 @@ impl<S: BucketState> Visitor<'_, S> {
             return ControlFlow::Continue(());
         }
         let stream = block.labels();
-        if self.guard_streams
-            && self
-                .plan
-                .stream_must_have
-                .iter()
-                .any(|name| stream.get(name).is_none())
-        {
-            self.start_over.store(true, Relaxed);
-            return ControlFlow::Break(());
-        }
         let pipeline = self.plan.pipeline;
         // No stage changes labels: the series is the stream's (plus metadata).
         let simple = pipeline.is_line_filter_only();

@@ -533,7 +533,7 @@ fn structured_metadata_splits_series() {
 /// A timestamps-only scan that meets a stream without a `by` label (a stream
 /// created after the check) starts over with full rows, metadata included.
 #[test]
-fn timestamps_only_scan_starts_over_when_metadata_may_matter() {
+fn timestamps_only_scans_keep_metadata_in_series() {
     use super::scan::{SampleValue, ScanPlan, scan_series};
     use super::state::SumCount;
     let dir = tempfile::tempdir().unwrap();
@@ -552,7 +552,6 @@ fn timestamps_only_scan_starts_over_when_metadata_may_matter() {
         without: false,
         labels: vec!["zone".to_string()],
     };
-    let must_have = ["zone".to_string()];
     let plan = ScanPlan {
         tenant: "fake",
         log: &log,
@@ -561,7 +560,6 @@ fn timestamps_only_scan_starts_over_when_metadata_may_matter() {
         value: SampleValue::One,
         groupings: vec![&by_zone],
         timestamps_only: true,
-        stream_must_have: &must_have,
     };
     let mut stats = QueryStats::default();
     let table = scan_series::<SumCount>(&storage, &plan, &mut stats).unwrap();
