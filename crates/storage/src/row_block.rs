@@ -100,6 +100,13 @@ impl RowBlock {
             .map(move |field| (field.key.as_str(), field.values.get(row)))
     }
 
+    /// All lines back to back, and the end offset of each row's line in
+    /// that text (row `i` starts where row `i - 1` ends): for searching a
+    /// whole block at once.
+    pub fn lines_text(&self) -> (&str, &[usize]) {
+        (&self.lines.text, &self.lines.ends)
+    }
+
     /// Heap bytes held, spare capacity included.
     pub(crate) fn heap_bytes(&self) -> u64 {
         let words = self.ts.capacity() + self.lines.ends.capacity();

@@ -194,6 +194,9 @@ fn scan_block(
     // last one can still win (ties are broken by labels and line).
     let mut cutoff_ts = None;
     let mut distinct = std::collections::HashSet::new();
+    // A literal line filter searches the whole block once.
+    let (text, ends) = block.lines_text();
+    let candidates = pipeline.candidate_rows(text, ends);
     for step in 0..rows {
         let row = if backward { rows - 1 - step } else { step };
         let ts = block.ts(row);
@@ -203,6 +206,9 @@ fn scan_block(
         scanned += 1;
         let line = block.line(row);
         bytes += line.len() as u64;
+        if candidates.as_ref().is_some_and(|marks| !marks[row]) {
+            continue;
+        }
         if pipeline.is_line_filter_only() {
             if !pipeline.matches_line(line) {
                 continue;

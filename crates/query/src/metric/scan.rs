@@ -215,7 +215,17 @@ impl<S: BucketState> Visitor<'_, S> {
         let mut metadata: Vec<(&str, &str)> = Vec::new();
         let mut cursor = self.plan.grid.cursor();
         let mut samples = 0u64;
+        // A literal line filter searches the whole block once.
+        let candidates = if needs_line {
+            let (text, ends) = block.lines_text();
+            pipeline.candidate_rows(text, ends)
+        } else {
+            None
+        };
         for row in 0..block.len() {
+            if candidates.as_ref().is_some_and(|marks| !marks[row]) {
+                continue;
+            }
             let ts = block.ts(row);
             let Some(bucket) = cursor.locate(ts) else {
                 continue;

@@ -54,6 +54,22 @@ impl CompiledLineFilter {
         })
     }
 
+    /// The finders of a positive filter made only of non-empty literals
+    /// (`|= "a" or "b"`): a line passes if and only if one of them occurs in
+    /// it. None for any other filter.
+    pub fn positive_literals(&self) -> Option<Vec<&Finder<'static>>> {
+        if self.negative {
+            return None;
+        }
+        self.alternatives
+            .iter()
+            .map(|alternative| match alternative {
+                Alternative::Literal(finder) if !finder.needle().is_empty() => Some(&**finder),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// True when the line passes the filter.
     #[inline]
     pub fn matches(&self, line: &str) -> bool {

@@ -192,6 +192,40 @@ impl Pipeline {
         self.line_filter_only
     }
 
+    /// Which rows of a block can pass the leading line filters, found by
+    /// searching the block's whole text once (`text` and `ends` as
+    /// `RowBlock::lines_text` gives them) instead of line by line; None when
+    /// the first filter is not a positive literal filter (then any row can).
+    /// Rows marked true still go through [`Pipeline::process`].
+    pub fn candidate_rows(&self, text: &str, ends: &[usize]) -> Option<Vec<bool>> {
+        let finders = self.line_filters.first()?.positive_literals()?;
+        let bytes = text.as_bytes();
+        let mut marks = vec![false; ends.len()];
+        for finder in finders {
+            let needle_len = finder.needle().len();
+            let mut position = 0;
+            while position < bytes.len() {
+                let Some(found) = finder.find(&bytes[position..]) else {
+                    break;
+                };
+                let at = position + found;
+                // The row holding byte `at`: the first whose end is past it.
+                let row = ends.partition_point(|&end| end <= at);
+                let Some(&end) = ends.get(row) else {
+                    break;
+                };
+                if at + needle_len <= end {
+                    marks[row] = true;
+                    position = end;
+                } else {
+                    // The match spans two lines: look again one byte further.
+                    position = at + 1;
+                }
+            }
+        }
+        Some(marks)
+    }
+
     /// Applies the leading line filters (all of them when
     /// [`Pipeline::is_line_filter_only`]) to `line`, without allocating.
     /// False means [`Pipeline::process`] would drop the line.

@@ -597,3 +597,48 @@ fn template_sizes_are_bounded() {
         );
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn candidate_rows_equal_per_line_matching(
+        lines in proptest::collection::vec("[ab\n]{0,6}", 0..20),
+        needles in proptest::collection::vec("[ab]{1,3}", 1..3),
+    ) {
+        let filter = needles
+            .iter()
+            .map(|needle| format!("{needle:?}"))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let expr = strata_logql::parse_log_expr(&format!(r#"{{a="b"}} |= {filter}"#)).unwrap();
+        let pipeline = Pipeline::new(&expr.stages).unwrap();
+        let mut text = String::new();
+        let mut ends = Vec::new();
+        for line in &lines {
+            text.push_str(line);
+            ends.push(text.len());
+        }
+        let marks = pipeline.candidate_rows(&text, &ends).expect("a literal filter");
+        let expected: Vec<bool> = lines.iter().map(|line| pipeline.matches_line(line)).collect();
+        proptest::prop_assert_eq!(marks, expected);
+    }
+}
+
+#[test]
+fn candidate_rows_only_for_positive_literal_filters() {
+    for (query, narrows) in [
+        (r#"{a="b"} |= "x""#, true),
+        (r#"{a="b"} |= "x" or "y" |~ "z""#, true),
+        (r#"{a="b"} != "x""#, false),
+        (r#"{a="b"} |~ "x""#, false),
+        (r#"{a="b"} |= """#, false),
+        (r#"{a="b"} | json"#, false),
+    ] {
+        let expr = strata_logql::parse_log_expr(query).unwrap();
+        let pipeline = Pipeline::new(&expr.stages).unwrap();
+        assert_eq!(
+            pipeline.candidate_rows("xy", &[1, 2]).is_some(),
+            narrows,
+            "{query}"
+        );
+    }
+}
