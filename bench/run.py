@@ -205,7 +205,7 @@ class Strata:
         cpu0 = cpu_seconds(pid)
         start = time.perf_counter()
         out = subprocess.run([os.path.join(bin_dir, "strata-corpus"), "push", "--url", self.url,
-                              "--clients", str(clients), "--batch", str(batch), corpus_dir],
+                              "--clients", str(clients), "--batch", str(batch), "--trace-metadata", corpus_dir],
                              check=True, capture_output=True, text=True)
         wall = time.perf_counter() - start
         cpu_push = cpu_seconds(pid) - cpu0
@@ -266,28 +266,38 @@ def strata_queries(strata, manifest, runs):
         return totals
 
     labels_to_id = {tuple(sorted(s["labels"].items())): s["id"] for s in manifest["streams"]}
+    # Structured metadata (the trace ids) is part of a metric series, as in
+    # Loki: sum it away to rank streams.
+    top_query = f"topk(10, sum without (trace_id) (rate({everything}[{rng}])))"
 
     def top_streams():
-        result = instant(f"topk(10, rate({everything}[{rng}]))")()
-        return [labels_to_id.get(tuple(sorted(r["metric"].items()))) for r in result]
+        # An instant vector comes sorted by labels (as Loki does): rank by value.
+        result = instant(top_query)()
+        ranked = sorted(result, key=lambda r: -float(r["value"][1]))
+        return [labels_to_id.get(tuple(sorted(r["metric"].items()))) for r in ranked]
 
-    return run_set(strata_set(manifest, log_query, scalar_sum, by_level, top_streams, everything, rng), runs)
+    return run_set(strata_set(manifest, log_query, scalar_sum, by_level, top_streams, everything, rng, top_query), runs)
 
 
-def strata_set(manifest, log_query, scalar_sum, by_level, top_streams, everything, rng):
+def strata_set(manifest, log_query, scalar_sum, by_level, top_streams, everything, rng, top_query):
     n = manifest["needles"]
     trace = n["trace_ids"][0]["text"]
     jf = manifest["json_filter"]
+    # Bloom filters index whole tokens: a literal prunes when a separator
+    # delimits the token inside it (a bare "word" may sit inside a longer
+    # token, so it cannot prune). Trace ids travel as structured metadata.
+    needle = f'{everything} |= " {n["rare_token"]["text"]} "'
+    trace_query = f'{everything} | trace_id="{trace}"'
     queries = {
-        "needle": (f'{everything} |= "{n["rare_token"]["text"]}"', log_query(f'{everything} |= "{n["rare_token"]["text"]}"')),
-        "trace": (f'{everything} |= "{trace}"', log_query(f'{everything} |= "{trace}"')),
+        "needle": (needle, log_query(needle)),
+        "trace": (trace_query, log_query(trace_query)),
         "common": (f'sum(count_over_time({everything} |= "{n["common_token"]["text"]}" [{rng}]))',
                    scalar_sum(f'sum(count_over_time({everything} |= "{n["common_token"]["text"]}" [{rng}]))')),
         "substring": (f'{everything} |= "{n["substring"]["text"]}"', log_query(f'{everything} |= "{n["substring"]["text"]}"')),
         "by_level": (f"sum by (level) (count_over_time({everything}[1m])), step 60s", by_level),
         "json_filter": (f'sum(count_over_time({{app="{jf["app"]}"}} | json | __error__="" | {jf["field"]} > {jf["threshold"]} [{rng}]))',
                         scalar_sum(f'sum(count_over_time({{app="{jf["app"]}"}} | json | __error__="" | {jf["field"]} > {jf["threshold"]} [{rng}]))')),
-        "top_streams": (f"topk(10, rate({everything}[{rng}]))", top_streams),
+        "top_streams": (top_query, top_streams),
     }
     if "regex" in manifest["needles"] or "regex" in manifest:
         regex = manifest["needles"].get("regex") or manifest["regex"]
@@ -314,6 +324,8 @@ def run_set(queries, runs):
 CH_TSV_COLUMNS = ("ts Int64, stream UInt32, cluster String, namespace String, app String, pod String, "
                   "container String, job_type String, level String, line String")
 CH_SETTINGS = " SETTINGS use_query_condition_cache = 0"
+# What `strata-corpus push --trace-metadata` sends as structured metadata.
+TRACE_RE = '(?:"trace_id":"|trace_id=)([0-9a-fA-F]+)'
 
 
 def clickhouse(corpus_dir, work, manifest, runs):
@@ -330,12 +342,16 @@ def clickhouse(corpus_dir, work, manifest, runs):
             pod LowCardinality(String), container LowCardinality(String), job_type LowCardinality(String),
             level LowCardinality(String),
             line String CODEC(ZSTD(1)),
-            INDEX line_tokens line TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 1
+            trace_id String CODEC(ZSTD(1)),
+            INDEX line_tokens line TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 1,
+            INDEX trace_ids trace_id TYPE bloom_filter(0.01) GRANULARITY 1
         ) ENGINE = MergeTree ORDER BY (stream, ts)""")
     tsv = os.path.join(os.path.abspath(corpus_dir), "corpus.tsv")
     start = time.perf_counter()
+    # The trace id becomes a column, as strata gets it as structured metadata.
     sess.query(f"""INSERT INTO bench.logs SELECT fromUnixTimestamp64Nano(ts), stream, cluster, namespace, app,
-                   pod, container, job_type, level, line FROM file('{tsv}', 'TSV', '{CH_TSV_COLUMNS}')""")
+                   pod, container, job_type, level, line, extract(line, '{TRACE_RE}')
+                   FROM file('{tsv}', 'TSV', '{CH_TSV_COLUMNS}')""")
     sess.query("OPTIMIZE TABLE bench.logs FINAL")
     load = time.perf_counter() - start
     disk = int(sess.query("SELECT sum(bytes_on_disk) FROM system.parts WHERE database='bench' AND table='logs' AND active",
@@ -372,7 +388,7 @@ def clickhouse(corpus_dir, work, manifest, runs):
 
     queries = {
         "needle": ("hasToken(line, needle)", count_rows(lines_where.format(f"hasToken(line, '{n['rare_token']['text']}')"))),
-        "trace": ("hasToken(line, trace_id)", count_rows(lines_where.format(f"hasToken(line, '{trace}')"))),
+        "trace": ("trace_id = … (bloom_filter index)", count_rows(lines_where.format(f"trace_id = '{trace}'"))),
         "common": ("count() WHERE line LIKE '%ERROR%'", first_int(f"SELECT count() FROM bench.logs WHERE line LIKE '%{n['common_token']['text']}%'")),
         "substring": ("line LIKE '%…%'", count_rows(lines_where.format(f"line LIKE '%{n['substring']['text']}%'"))),
         "by_level": ("GROUP BY level, toStartOfMinute(ts)", by_level),
@@ -402,7 +418,8 @@ def duckdb_peer(corpus_dir, work, manifest, runs):
     start = time.perf_counter()
     con.execute(f"""CREATE TABLE logs AS SELECT make_timestamp_ns(ts) AS ts, stream,
         labels.cluster AS cluster, labels.namespace AS namespace, labels.app AS app, labels.pod AS pod,
-        labels.container AS container, labels.job_type AS job_type, labels.level AS level, line
+        labels.container AS container, labels.job_type AS job_type, labels.level AS level, line,
+        regexp_extract(line, '{TRACE_RE}', 1) AS trace_id
         FROM read_json('{jsonl}', format='newline_delimited', maximum_object_size=16777216,
           columns={{ts: 'BIGINT', stream: 'INTEGER', labels: 'STRUCT(cluster VARCHAR, namespace VARCHAR, app VARCHAR, pod VARCHAR, container VARCHAR, job_type VARCHAR, level VARCHAR)', line: 'VARCHAR'}})
         ORDER BY stream, ts""")
@@ -434,7 +451,7 @@ def duckdb_peer(corpus_dir, work, manifest, runs):
 
     queries = {
         "needle": ("contains(line, needle)", rows(lines_where.format(f"contains(line, '{n['rare_token']['text']}')"))),
-        "trace": ("contains(line, trace_id)", rows(lines_where.format(f"contains(line, '{trace}')"))),
+        "trace": ("trace_id = …", rows(lines_where.format(f"trace_id = '{trace}'"))),
         "common": ("count(*) WHERE contains(line, 'ERROR')", first_int(f"SELECT count(*) FROM logs WHERE contains(line, '{n['common_token']['text']}')")),
         "substring": ("contains(line, …)", rows(lines_where.format(f"contains(line, '{n['substring']['text']}')"))),
         "by_level": ("GROUP BY level, date_trunc('minute', ts)", by_level),
@@ -520,7 +537,7 @@ def check(system, results, expected, failures):
 
 QUERY_ROWS = [
     ("needle", "rare token (bloom-prunable), lines back"),
-    ("trace", "trace id lookup (JSON value), lines back"),
+    ("trace", "trace id lookup (structured metadata; a column in the peers), lines back"),
     ("common", "common token `ERROR`, count over the whole span"),
     ("substring", "substring no index helps, lines back"),
     ("regex", "case-insensitive regex, count"),

@@ -52,6 +52,10 @@ enum Command {
         /// Tenant, sent as X-Scope-OrgID.
         #[arg(long)]
         tenant: Option<String>,
+        /// Send each line's trace id (JSON `"trace_id":"…"` or `trace_id=…`)
+        /// as structured metadata `trace_id`, as a collector pipeline would.
+        #[arg(long)]
+        trace_metadata: bool,
         /// The corpus directory.
         dir: PathBuf,
     },
@@ -92,6 +96,7 @@ fn main() -> anyhow::Result<()> {
             clients,
             batch,
             tenant,
+            trace_metadata,
             dir,
         } => {
             let options = push::PushOptions {
@@ -100,6 +105,7 @@ fn main() -> anyhow::Result<()> {
                 batch,
                 tenant,
                 dir,
+                trace_metadata,
             };
             let summary = push::push(&options)?;
             println!(

@@ -5,7 +5,8 @@
 //! ```text
 //! PushRequest   { repeated StreamAdapter streams = 1; }
 //! StreamAdapter { string labels = 1; repeated EntryAdapter entries = 2; uint64 hash = 3; }
-//! EntryAdapter  { Timestamp timestamp = 1; string line = 2; }
+//! EntryAdapter  { Timestamp timestamp = 1; string line = 2; repeated LabelPairAdapter structured_metadata = 3; }
+//! LabelPairAdapter { string name = 1; string value = 2; }
 //! Timestamp     { int64 seconds = 1; int32 nanos = 2; }
 //! ```
 
@@ -17,12 +18,32 @@ pub struct EntryRef {
     pub ts_ns: i64,
     pub start: u32,
     pub len: u32,
+    /// Where in `text` a trace id sent as structured metadata `trace_id`
+    /// is (start, len); len 0 for none.
+    pub trace: (u32, u32),
 }
+
+/// The structured-metadata key trace ids are sent under.
+pub const TRACE_ID_KEY: &str = "trace_id";
 
 impl EntryRef {
     fn line<'t>(&self, text: &'t [u8]) -> &'t [u8] {
         &text[self.start as usize..(self.start + self.len) as usize]
     }
+
+    fn trace<'t>(&self, text: &'t [u8]) -> &'t [u8] {
+        let (start, len) = self.trace;
+        &text[start as usize..(start + len) as usize]
+    }
+}
+
+/// Bytes of the structured-metadata pair of an entry with a trace id.
+fn metadata_len(entry: &EntryRef) -> usize {
+    if entry.trace.1 == 0 {
+        return 0;
+    }
+    let pair = field_len(TRACE_ID_KEY.len()) + field_len(entry.trace.1 as usize);
+    1 + varint_len(pair as u64) + pair
 }
 
 /// Appends one `streams` element of a PushRequest: `labels` and `entries`,
@@ -62,6 +83,18 @@ pub fn encode_stream(out: &mut Vec<u8>, labels: &[u8], text: &[u8], entries: &[E
             push_varint(out, u64::from(entry.len));
             out.extend_from_slice(entry.line(text));
         }
+        if entry.trace.1 > 0 {
+            // structured_metadata = 3: { name = 1, value = 2 }
+            out.push(0x1a);
+            let pair = field_len(TRACE_ID_KEY.len()) + field_len(entry.trace.1 as usize);
+            push_varint(out, pair as u64);
+            out.push(0x0a);
+            push_varint(out, TRACE_ID_KEY.len() as u64);
+            out.extend_from_slice(TRACE_ID_KEY.as_bytes());
+            out.push(0x12);
+            push_varint(out, u64::from(entry.trace.1));
+            out.extend_from_slice(entry.trace(text));
+        }
     }
 }
 
@@ -87,7 +120,7 @@ fn entry_len(entry: &EntryRef) -> usize {
     let (seconds, nanos) = split_ts(entry.ts_ns);
     let ts_len = timestamp_len(seconds, nanos);
     // The timestamp message is always present (prost writes Some(default) too).
-    1 + varint_len(ts_len as u64) + ts_len + field_len(entry.len as usize)
+    1 + varint_len(ts_len as u64) + ts_len + field_len(entry.len as usize) + metadata_len(entry)
 }
 
 /// Bytes of an optional length-delimited field (omitted when empty).
@@ -125,6 +158,10 @@ mod tests {
                 r#"{app="a", level="info"}"#.to_string(),
                 vec![
                     (1_795_132_800_123_456_789, "hello".to_string()),
+                    (
+                        1_795_132_800_123_456_790,
+                        "GET / trace_id=4bf92f3577b3".to_string(),
+                    ),
                     (1_795_132_801_000_000_000, "x".repeat(300)),
                     (5, String::new()),
                 ],
@@ -137,11 +174,15 @@ mod tests {
             let mut text = Vec::new();
             let mut refs = Vec::new();
             for (ts_ns, line) in entries {
+                let start = text.len() as u32;
+                let trace = crate::push::find_trace_id(line.as_bytes())
+                    .map_or((0, 0), |(at, len)| (start + at as u32, len as u32));
                 refs.push(EntryRef {
                     stream: 0,
                     ts_ns: *ts_ns,
-                    start: text.len() as u32,
+                    start,
                     len: line.len() as u32,
+                    trace,
                 });
                 text.extend_from_slice(line.as_bytes());
             }
@@ -160,7 +201,13 @@ mod tests {
                                 nanos: ts_ns.rem_euclid(1_000_000_000) as i32,
                             }),
                             line: line.clone(),
-                            structured_metadata: Vec::new(),
+                            structured_metadata: crate::push::find_trace_id(line.as_bytes())
+                                .map(|(at, len)| strata_ingest::LabelPairAdapter {
+                                    name: TRACE_ID_KEY.to_string(),
+                                    value: line[at..at + len].to_string(),
+                                })
+                                .into_iter()
+                                .collect(),
                         })
                         .collect(),
                     hash: 0,

@@ -29,6 +29,10 @@ pub struct PushOptions {
     pub tenant: Option<String>,
     /// The corpus directory (its corpus.tsv is read).
     pub dir: PathBuf,
+    /// Send each line's trace id (a `"trace_id":"…"` JSON value or a
+    /// `trace_id=…` pair) as structured metadata `trace_id`, as a collector
+    /// pipeline would.
+    pub trace_metadata: bool,
 }
 
 /// The closing summary, printed as one JSON line.
@@ -104,6 +108,7 @@ pub fn push(options: &PushOptions) -> anyhow::Result<PushSummary> {
     let read_result = read_batches(
         BufReader::with_capacity(1 << 20, file),
         options.batch.max(1),
+        options.trace_metadata,
         &batch_sender,
         &recycle_receiver,
         &progress,
@@ -135,6 +140,7 @@ pub fn push(options: &PushOptions) -> anyhow::Result<PushSummary> {
 fn read_batches(
     mut reader: impl BufRead,
     batch_size: usize,
+    trace_metadata: bool,
     sender: &SyncSender<Batch>,
     recycle: &Receiver<Batch>,
     progress: &Progress,
@@ -177,11 +183,18 @@ fn read_batches(
         }
         let start = batch.text.len();
         push_tsv_unescaped(&mut batch.text, line);
+        let trace = if trace_metadata {
+            find_trace_id(&batch.text[start..])
+                .map_or((0, 0), |(at, len)| ((start + at) as u32, len as u32))
+        } else {
+            (0, 0)
+        };
         batch.entries.push(EntryRef {
             stream,
             ts_ns,
             start: start as u32,
             len: (batch.text.len() - start) as u32,
+            trace,
         });
         if batch.entries.len() >= batch_size || batch.text.len() > (u32::MAX / 2) as usize {
             if progress.failed.load(Ordering::Relaxed) {
@@ -198,6 +211,24 @@ fn read_batches(
         let _ = sender.send(batch);
     }
     Ok(())
+}
+
+/// Where the trace id of a line is: the hex digits after `"trace_id":"` or
+/// `trace_id=`; None when the line has none.
+pub fn find_trace_id(line: &[u8]) -> Option<(usize, usize)> {
+    for prefix in [&b"\"trace_id\":\""[..], b"trace_id="] {
+        if let Some(at) = memchr::memmem::find(line, prefix) {
+            let start = at + prefix.len();
+            let len = line[start..]
+                .iter()
+                .take_while(|byte| byte.is_ascii_hexdigit())
+                .count();
+            if len > 0 {
+                return Some((start, len));
+            }
+        }
+    }
+    None
 }
 
 /// One corpus.tsv record, split into columns.
