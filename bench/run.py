@@ -66,15 +66,22 @@ def install_peers():
     except ImportError:
         run([sys.executable, "-m", "pip", "install", "--quiet", "-r",
              os.path.join(ROOT, "bench", "requirements.txt")])
+    def apt_install(package):
+        if not (shutil.which("apt-get") and os.geteuid() == 0):
+            return
+        for attempt in range(2):
+            if attempt:
+                subprocess.run(["apt-get", "update", "-qq"], check=False, stdout=subprocess.DEVNULL)
+            if subprocess.run(["apt-get", "install", "-y", "-qq", package], check=False,
+                              stdout=subprocess.DEVNULL).returncode == 0:
+                return
+
     if shutil.which("rg") is None:
-        if shutil.which("apt-get") and os.geteuid() == 0:
-            subprocess.run(["apt-get", "install", "-y", "-qq", "ripgrep"], check=False,
-                           stdout=subprocess.DEVNULL)
+        apt_install("ripgrep")
         if shutil.which("rg") is None:
             run(["cargo", "install", "--quiet", "ripgrep"])
-    if shutil.which("zstd") is None and shutil.which("apt-get") and os.geteuid() == 0:
-        subprocess.run(["apt-get", "install", "-y", "-qq", "zstd"], check=False,
-                       stdout=subprocess.DEVNULL)
+    if shutil.which("zstd") is None:
+        apt_install("zstd")
     for tool in ("rg", "zstd"):
         if shutil.which(tool) is None:
             sys.exit(f"cannot install {tool}")
