@@ -107,6 +107,14 @@ impl RowBlock {
         (&self.lines.text, &self.lines.ends)
     }
 
+    /// The structured-metadata keys some row of the block has.
+    pub fn metadata_keys(&self) -> impl Iterator<Item = &str> {
+        self.fields
+            .iter()
+            .filter(|field| field.present.contains(&true))
+            .map(|field| field.key.as_str())
+    }
+
     /// Heap bytes held, spare capacity included.
     pub(crate) fn heap_bytes(&self) -> u64 {
         let words = self.ts.capacity() + self.lines.ends.capacity();

@@ -200,11 +200,23 @@ impl<S: BucketState> Visitor<'_, S> {
         labels
     }
 
+    /// True when a label named `name` survives every grouping (always, with none).
+    fn grouping_keeps(&self, name: &str) -> bool {
+        self.plan
+            .groupings
+            .iter()
+            .all(|grouping| grouping.labels.iter().any(|label| label == name) != grouping.without)
+    }
+
     fn visit(&self, block: &RowBlock) -> ControlFlow<()> {
         if block.is_empty() {
             return ControlFlow::Continue(());
         }
         let stream = block.labels();
+        // Structured metadata whose keys the groupings drop cannot change a
+        // sample's series (a `sum by (level)` over trace-id metadata, say):
+        // then rows are counted as if they had none.
+        let metadata_matters = block.metadata_keys().any(|key| self.grouping_keeps(key));
         let pipeline = self.plan.pipeline;
         // No stage changes labels: the series is the stream's (plus metadata).
         let simple = pipeline.is_line_filter_only();
@@ -230,7 +242,7 @@ impl<S: BucketState> Visitor<'_, S> {
             let Some(bucket) = cursor.locate(ts) else {
                 continue;
             };
-            if !needs_line && block.metadata(row).next().is_none() {
+            if !needs_line && (!metadata_matters || block.metadata(row).next().is_none()) {
                 // The hot path of counting queries: nothing but the time matters.
                 let series = *stream_series
                     .get_or_insert_with(|| runs.intern(self.series_labels(stream.clone())));
@@ -245,7 +257,7 @@ impl<S: BucketState> Visitor<'_, S> {
                 if !pipeline.matches_line(line) {
                     continue;
                 }
-                let series = if metadata.is_empty() {
+                let series = if metadata.is_empty() || !metadata_matters {
                     *stream_series
                         .get_or_insert_with(|| runs.intern(self.series_labels(stream.clone())))
                 } else {

@@ -527,6 +527,40 @@ fn structured_metadata_splits_series() {
             pairs(&[(r#"{app="a"}"#, 0.15)]),
             "flushed {flushed}"
         );
+        // Groupings that drop a metadata key, or keep one that overrides a
+        // stream label, with and without a line filter.
+        for query in [
+            r#"sum without (trace) (count_over_time({app="a"}[1m]))"#,
+            r#"sum without (trace) (count_over_time({app="a"} |= "t" [1m]))"#,
+        ] {
+            let all = query.contains("|=");
+            // `|= "t"` keeps "two" (trace t1) and "three" (level warn).
+            let expected: &[(&str, f64)] = if all {
+                &[
+                    (r#"{app="a", level="info"}"#, 1.0),
+                    (r#"{app="a", level="warn"}"#, 1.0),
+                ]
+            } else {
+                &[
+                    (r#"{app="a", level="info"}"#, 2.0),
+                    (r#"{app="a", level="warn"}"#, 1.0),
+                ]
+            };
+            assert_eq!(
+                instant(&storage, query, 20 * S),
+                pairs(expected),
+                "{query}, flushed {flushed}"
+            );
+        }
+        assert_eq!(
+            instant(
+                &storage,
+                r#"sum by (level) (count_over_time({app="a"}[1m]))"#,
+                20 * S
+            ),
+            pairs(&[(r#"{level="info"}"#, 2.0), (r#"{level="warn"}"#, 1.0)]),
+            "flushed {flushed}"
+        );
     }
 }
 
