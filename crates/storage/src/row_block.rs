@@ -107,6 +107,19 @@ impl RowBlock {
         (&self.lines.text, &self.lines.ends)
     }
 
+    /// Marks the rows whose structured metadata has `key` with one of
+    /// `values` (all false when no row has the key).
+    pub fn rows_with_metadata(&self, key: &str, values: &[String]) -> Vec<bool> {
+        match self.fields.iter().find(|field| field.key == key) {
+            Some(field) => (0..self.len())
+                .map(|row| {
+                    field.present[row] && values.iter().any(|value| value == field.values.get(row))
+                })
+                .collect(),
+            None => vec![false; self.len()],
+        }
+    }
+
     /// The structured-metadata keys some row of the block has.
     pub fn metadata_keys(&self) -> impl Iterator<Item = &str> {
         self.fields

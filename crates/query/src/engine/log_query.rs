@@ -112,6 +112,7 @@ pub fn run_log_query(
         scan_block(
             block,
             &pipeline,
+            &field_values,
             query.limit,
             backward,
             &collector,
@@ -169,6 +170,7 @@ struct Counters {
 fn scan_block(
     block: &RowBlock,
     pipeline: &Pipeline,
+    field_hints: &[FieldClause],
     limit: usize,
     backward: bool,
     collector: &Mutex<Collector>,
@@ -194,9 +196,22 @@ fn scan_block(
     // last one can still win (ties are broken by labels and line).
     let mut cutoff_ts = None;
     let mut distinct = std::collections::HashSet::new();
-    // A literal line filter searches the whole block once.
+    // A literal line filter searches the whole block once, and a
+    // `key="value"` filter on structured metadata picks its rows by the
+    // metadata column (in streams without such a label); other rows cannot
+    // match, and skipping them saves building their labels.
     let (text, ends) = block.lines_text();
-    let candidates = pipeline.candidate_rows(text, ends);
+    let mut candidates = pipeline.candidate_rows(text, ends);
+    for hint in field_hints {
+        if block.labels().get(&hint.key).is_some() {
+            continue;
+        }
+        let rows = block.rows_with_metadata(&hint.key, &hint.values);
+        candidates = Some(match candidates {
+            Some(marks) => marks.iter().zip(rows).map(|(a, b)| *a && b).collect(),
+            None => rows,
+        });
+    }
     for step in 0..rows {
         let row = if backward { rows - 1 - step } else { step };
         let ts = block.ts(row);
