@@ -7,7 +7,9 @@
 //! outer `by`/`without` while scanning, which gives the same numbers with far
 //! fewer series.
 
-use strata_logql::{Grouping, RangeAggregation, RangeOp, VectorOp};
+use std::collections::HashSet;
+
+use strata_logql::{Grouping, LabelFilterExpr, RangeAggregation, RangeOp, Stage, VectorOp};
 use strata_model::{LabelMatcher, Labels, MatchOp};
 
 use super::Context;
@@ -44,8 +46,6 @@ pub(crate) fn evaluate(
     aggregation: &RangeAggregation,
     outer: Option<&Grouping>,
 ) -> Result<Vec<Series>, QueryError> {
-    let pipeline = Pipeline::new(&aggregation.log.stages)
-        .map_err(|err| QueryError::BadQuery(err.to_string()))?;
     let grid = Grid::new(&ctx.steps, aggregation.range_ns, aggregation.offset_ns);
     let op = aggregation.op;
     let absent_grouping = Grouping {
@@ -58,6 +58,11 @@ pub(crate) fn evaluate(
     if op == RangeOp::AbsentOverTime {
         groupings.push(&absent_grouping);
     }
+    let pipeline = Pipeline::with_wanted_labels(
+        &aggregation.log.stages,
+        observable_labels(&aggregation.log.stages, &groupings),
+    )
+    .map_err(|err| QueryError::BadQuery(err.to_string()))?;
     let value = if aggregation.log.unwrap_stage().is_some() {
         SampleValue::Unwrapped
     } else if matches!(op, RangeOp::BytesOverTime | RangeOp::BytesRate) {
@@ -185,6 +190,64 @@ fn gathered<S: Kept>(
         }
     }
     series
+}
+
+/// The only labels a sample's series and the stages after a parser can
+/// observe: those kept by `by` groupings (all of them `by`) and those the
+/// label filters and unwrap read. None when anything else may read labels
+/// (no grouping, a `without`, templates, drop, keep).
+fn observable_labels(stages: &[Stage], groupings: &[&Grouping]) -> Option<HashSet<String>> {
+    if groupings.is_empty() || groupings.iter().any(|grouping| grouping.without) {
+        return None;
+    }
+    let mut names: HashSet<String> = groupings
+        .iter()
+        .flat_map(|grouping| grouping.labels.iter().cloned())
+        .collect();
+    for stage in stages {
+        match stage {
+            Stage::LabelFilter(expr) => label_filter_names(expr, &mut names),
+            Stage::Unwrap(unwrap) => {
+                names.insert(unwrap.label.clone());
+            }
+            Stage::LineFilter(_)
+            | Stage::Json(_)
+            | Stage::Logfmt { .. }
+            | Stage::Regexp(_)
+            | Stage::Pattern(_)
+            | Stage::Unpack
+            | Stage::Decolorize => {}
+            Stage::LineFormat(_) | Stage::LabelFormat(_) | Stage::Drop(_) | Stage::Keep(_) => {
+                return None;
+            }
+        }
+    }
+    // A parsed name taken by a stream label or metadata becomes
+    // `<name>_extracted`: the parser must still extract `<name>`.
+    let renamed: Vec<String> = names
+        .iter()
+        .filter_map(|name| name.strip_suffix("_extracted").map(str::to_string))
+        .collect();
+    names.extend(renamed);
+    Some(names)
+}
+
+fn label_filter_names(expr: &LabelFilterExpr, names: &mut HashSet<String>) {
+    match expr {
+        LabelFilterExpr::And(left, right) | LabelFilterExpr::Or(left, right) => {
+            label_filter_names(left, names);
+            label_filter_names(right, names);
+        }
+        LabelFilterExpr::String(matcher) => {
+            names.insert(matcher.name.clone());
+        }
+        LabelFilterExpr::Number { name, .. }
+        | LabelFilterExpr::Duration { name, .. }
+        | LabelFilterExpr::Ip { name, .. }
+        | LabelFilterExpr::Bytes { name, .. } => {
+            names.insert(name.clone());
+        }
+    }
 }
 
 /// absent_over_time: 1 at every step whose window held no sample, labelled

@@ -607,3 +607,65 @@ fn timestamps_only_scans_keep_metadata_in_series() {
         [(r#"{zone="z1"}"#.to_string(), 1), ("{}".to_string(), 1)]
     );
 }
+
+#[test]
+fn parsers_extract_only_observable_labels_with_the_same_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open(dir.path(), 8192);
+    let rows = vec![
+        row(
+            r#"{app="a"}"#,
+            10 * S,
+            r#"{"model":"m1","latency":7,"nested":{"x":1},"noise":"n1"}"#,
+        ),
+        row(
+            r#"{app="a"}"#,
+            11 * S,
+            r#"{"model":"m1","latency":3,"noise":"n2"}"#,
+        ),
+        row(
+            r#"{app="a"}"#,
+            12 * S,
+            r#"{"model":"m2","latency":9,"app":"shadow"}"#,
+        ),
+        row(r#"{app="a"}"#, 13 * S, "model=m2 latency=20 noise=n3"),
+        row(r#"{app="a"}"#, 14 * S, "not json"),
+    ];
+    append(&storage, &rows);
+    let cases: [(&str, &[(&str, f64)]); 5] = [
+        (
+            r#"sum by (model) (count_over_time({app="a"} | json | __error__="" | latency > 5 [1m]))"#,
+            &[(r#"{model="m1"}"#, 1.0), (r#"{model="m2"}"#, 1.0)],
+        ),
+        (
+            r#"sum(sum_over_time({app="a"} | json | __error__="" | unwrap latency [1m]))"#,
+            &[("{}", 19.0)],
+        ),
+        (
+            r#"sum by (nested_x) (count_over_time({app="a"} | json | __error__="" [1m]))"#,
+            &[("{}", 2.0), (r#"{nested_x="1"}"#, 1.0)],
+        ),
+        (
+            r#"sum by (app_extracted) (count_over_time({app="a"} | json | __error__="" [1m]))"#,
+            &[("{}", 2.0), (r#"{app_extracted="shadow"}"#, 1.0)],
+        ),
+        (
+            r#"sum by (model) (count_over_time({app="a"} | logfmt | latency > 5 [1m]))"#,
+            &[(r#"{model="m2"}"#, 1.0)],
+        ),
+    ];
+    for (query, expected) in cases {
+        assert_eq!(instant(&storage, query, 20 * S), pairs(expected), "{query}");
+        // A no-op `drop` turns the label pruning off: same answer.
+        let unpruned = if query.contains("| unwrap") {
+            query.replace("| unwrap", "| drop zz_absent | unwrap")
+        } else {
+            query.replace(" [1m]", " | drop zz_absent [1m]")
+        };
+        assert_eq!(
+            instant(&storage, &unpruned, 20 * S),
+            pairs(expected),
+            "{unpruned}"
+        );
+    }
+}

@@ -8,6 +8,8 @@
 //! its JSON text. Invalid JSON sets `__error__="JSONParserErr"`.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use strata_logql::Extraction;
 
@@ -313,22 +315,36 @@ fn lookup<'v, 'a>(root: &'v JsonValue<'a>, path: &[PathStep]) -> Option<&'v Json
     Some(current)
 }
 
-/// Adds every scalar member of `object` as a label, flattening nested objects.
-fn flatten(entry: &mut EntryState<'_>, prefix: &str, members: &[(Cow<'_, str>, JsonValue<'_>)]) {
+/// Adds every scalar member of `object` as a label, flattening nested
+/// objects; with `wanted`, only the labels named there.
+fn flatten(
+    entry: &mut EntryState<'_>,
+    prefix: &str,
+    members: &[(Cow<'_, str>, JsonValue<'_>)],
+    wanted: Option<&HashSet<String>>,
+) {
     for (key, value) in members {
         let Some(key) = sanitize_label_name(key) else {
             continue;
         };
+        if prefix.is_empty()
+            && !matches!(value, JsonValue::Object(..))
+            && wanted.is_some_and(|wanted| !wanted.contains(key.as_ref()))
+        {
+            continue;
+        }
         let name = if prefix.is_empty() {
             key.into_owned()
         } else {
             format!("{prefix}_{key}")
         };
         match value {
-            JsonValue::Object(nested, _) => flatten(entry, &name, nested),
+            JsonValue::Object(nested, _) => flatten(entry, &name, nested, wanted),
             JsonValue::Array(..) | JsonValue::Null => {}
             JsonValue::String(_) | JsonValue::Scalar(_) => {
-                entry.labels.set_parsed(&name, value.to_label_value())
+                if wanted.is_none_or(|wanted| wanted.contains(&name)) {
+                    entry.labels.set_parsed(&name, value.to_label_value())
+                }
             }
         }
     }
@@ -338,10 +354,16 @@ fn flatten(entry: &mut EntryState<'_>, prefix: &str, members: &[(Cow<'_, str>, J
 pub(crate) struct JsonStage {
     /// (label, path) pairs; empty to extract everything.
     params: Vec<(String, Vec<PathStep>)>,
+    /// Without params: only these labels are extracted (the ones the rest of
+    /// a query can observe); None for all.
+    wanted: Option<Arc<HashSet<String>>>,
 }
 
 impl JsonStage {
-    pub fn new(params: &[Extraction]) -> Result<JsonStage, PipelineError> {
+    pub fn new(
+        params: &[Extraction],
+        wanted: Option<Arc<HashSet<String>>>,
+    ) -> Result<JsonStage, PipelineError> {
         let mut compiled = Vec::with_capacity(params.len());
         for param in params {
             let Some(path) = parse_path(&param.expression) else {
@@ -349,7 +371,10 @@ impl JsonStage {
             };
             compiled.push((param.label.clone(), path));
         }
-        Ok(JsonStage { params: compiled })
+        Ok(JsonStage {
+            params: compiled,
+            wanted,
+        })
     }
 }
 
@@ -361,7 +386,7 @@ impl StageProcessor for JsonStage {
         };
         if self.params.is_empty() {
             if let JsonValue::Object(members, _) = &root {
-                flatten(entry, "", members);
+                flatten(entry, "", members, self.wanted.as_deref());
             }
             return true;
         }

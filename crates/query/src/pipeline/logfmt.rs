@@ -7,6 +7,8 @@
 //! the named keys are extracted, under the parameter's label.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use strata_logql::Extraction;
 
@@ -18,10 +20,18 @@ pub(crate) struct LogfmtStage {
     keep_empty: bool,
     /// (label, key) pairs; empty to extract every key.
     params: Vec<(String, String)>,
+    /// Without params: only these labels are extracted (the ones the rest of
+    /// a query can observe); None for all.
+    wanted: Option<Arc<HashSet<String>>>,
 }
 
 impl LogfmtStage {
-    pub fn new(strict: bool, keep_empty: bool, params: &[Extraction]) -> LogfmtStage {
+    pub fn new(
+        strict: bool,
+        keep_empty: bool,
+        params: &[Extraction],
+        wanted: Option<Arc<HashSet<String>>>,
+    ) -> LogfmtStage {
         let params = params
             .iter()
             .map(|param| (param.label.clone(), param.expression.clone()))
@@ -30,6 +40,7 @@ impl LogfmtStage {
             strict,
             keep_empty,
             params,
+            wanted,
         }
     }
 }
@@ -150,16 +161,29 @@ impl StageProcessor for LogfmtStage {
         scan_logfmt(
             &line,
             |pair| {
-                let value = match pair.value {
-                    Some(value) => value.into_owned(),
-                    None if self.keep_empty => String::new(),
-                    None => return,
+                let value = |pair_value: Option<Cow<'_, str>>| match pair_value {
+                    Some(value) => Some(value.into_owned()),
+                    None if self.keep_empty => Some(String::new()),
+                    None => None,
                 };
                 if self.params.is_empty() {
-                    if let Some(name) = sanitize_label_name(pair.key) {
+                    let Some(name) = sanitize_label_name(pair.key) else {
+                        return;
+                    };
+                    if self
+                        .wanted
+                        .as_ref()
+                        .is_some_and(|wanted| !wanted.contains(name.as_ref()))
+                    {
+                        return;
+                    }
+                    if let Some(value) = value(pair.value) {
                         labels.set_parsed(&name, value);
                     }
                 } else {
+                    let Some(value) = value(pair.value) else {
+                        return;
+                    };
                     for (label, key) in &self.params {
                         if key == pair.key {
                             labels.set_parsed(label, value.clone());

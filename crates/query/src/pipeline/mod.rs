@@ -46,6 +46,8 @@ mod unpack;
 mod unwrap;
 
 use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::Arc;
 
 use strata_logql::Stage;
 use strata_model::Labels;
@@ -113,6 +115,18 @@ pub struct Processed {
 impl Pipeline {
     /// Compiles the stages; fails on an invalid regex, pattern or template.
     pub fn new(stages: &[Stage]) -> Result<Pipeline, PipelineError> {
+        Pipeline::with_wanted_labels(stages, None)
+    }
+
+    /// Like [`Pipeline::new`], but the json and logfmt parsers (without
+    /// parameters) extract only the labels in `wanted`: for a query whose
+    /// later stages and output observe no other label, this saves building
+    /// labels nobody reads. None extracts everything.
+    pub fn with_wanted_labels(
+        stages: &[Stage],
+        wanted: Option<HashSet<String>>,
+    ) -> Result<Pipeline, PipelineError> {
+        let wanted = wanted.map(Arc::new);
         let mut compiled: Vec<Box<dyn StageProcessor>> = Vec::with_capacity(stages.len());
         let mut line_filters = Vec::new();
         let line_filter_only = stages
@@ -128,12 +142,17 @@ impl Pipeline {
                     }
                     Box::new(filter)
                 }
-                Stage::Json(params) => Box::new(json::JsonStage::new(params)?),
+                Stage::Json(params) => Box::new(json::JsonStage::new(params, wanted.clone())?),
                 Stage::Logfmt {
                     strict,
                     keep_empty,
                     params,
-                } => Box::new(logfmt::LogfmtStage::new(*strict, *keep_empty, params)),
+                } => Box::new(logfmt::LogfmtStage::new(
+                    *strict,
+                    *keep_empty,
+                    params,
+                    wanted.clone(),
+                )),
                 Stage::Regexp(pattern) => Box::new(regexp::RegexpStage::new(pattern)?),
                 Stage::Pattern(pattern) => Box::new(pattern::PatternStage::new(pattern)?),
                 Stage::Unpack => Box::new(unpack::UnpackStage),
