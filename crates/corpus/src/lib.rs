@@ -47,11 +47,11 @@ pub mod training;
 pub mod truth;
 pub mod units;
 
-/// The Loghub samples beside this checkout (`<repo>/../shared/data/loghub`),
-/// or `$STRATA_LOGHUB` when set.
+/// The Loghub samples shipped in this crate (`crates/corpus/loghub`, with
+/// their licence notice), or `$STRATA_LOGHUB` when set.
 pub fn default_loghub_dir() -> std::path::PathBuf {
     if let Some(dir) = std::env::var_os("STRATA_LOGHUB") {
         return dir.into();
     }
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/loghub")
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("loghub")
 }

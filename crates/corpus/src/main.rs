@@ -34,7 +34,7 @@ enum Command {
         /// Time the corpus spans: 24h, 90m, 1h30m, 7d.
         #[arg(long, default_value = "24h", value_parser = units::parse_span)]
         span: i64,
-        /// Directory of the Loghub *_2k.log samples [default: ../shared/data/loghub beside the repository, or $STRATA_LOGHUB].
+        /// Directory of the Loghub *_2k.log samples [default: crates/corpus/loghub, or $STRATA_LOGHUB].
         #[arg(long)]
         loghub: Option<PathBuf>,
     },
