@@ -256,9 +256,8 @@ impl Part {
         }
     }
 
-    /// A block's data, checked against its checksum, and its filters: what a
-    /// merge needs to copy the block into a new part unchanged.
-    pub fn read_raw_block(&self, index: usize) -> Result<(Vec<u8>, BlockBlooms), StorageError> {
+    /// Block `index`'s bytes, checked against its checksum.
+    fn read_checked(&self, index: usize) -> Result<Vec<u8>, StorageError> {
         let meta = &self.blocks[index];
         let bytes = read_at(&self.file, &self.path, meta.offset, meta.len)?;
         if crc32(&bytes) != meta.crc {
@@ -268,6 +267,14 @@ impl Part {
                 "block checksum mismatch",
             ));
         }
+        Ok(bytes)
+    }
+
+    /// A block's data, checked against its checksum, and its filters: what a
+    /// merge needs to copy the block into a new part unchanged.
+    pub fn read_raw_block(&self, index: usize) -> Result<(Vec<u8>, BlockBlooms), StorageError> {
+        let meta = &self.blocks[index];
+        let bytes = self.read_checked(index)?;
         let read = |bloom: &BloomRef| -> Result<Bloom, StorageError> {
             let (offset, len) = bloom.words_span();
             Ok(bloom.with_words(&read_at(&self.file, &self.path, offset, len)?))
@@ -419,14 +426,7 @@ impl Part {
         timestamps_only: bool,
     ) -> Result<RowBlock, StorageError> {
         let meta = &self.blocks[index];
-        let bytes = read_at(&self.file, &self.path, meta.offset, meta.len)?;
-        if crc32(&bytes) != meta.crc {
-            return Err(StorageError::corrupt(
-                &self.path,
-                meta.offset,
-                "block checksum mismatch",
-            ));
-        }
+        let bytes = self.read_checked(index)?;
         let labels = self
             .streams
             .get(&meta.stream_id)

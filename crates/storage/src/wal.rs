@@ -468,6 +468,27 @@ mod tests {
         framed
     }
 
+    /// A fresh WAL in `dir` (segments of `segment_bytes`) and `lines`
+    /// appended and synced one record each.
+    fn wal_with(dir: &Path, segment_bytes: u64, counters: &Counters, lines: usize) -> Wal {
+        let wal = Wal::open(
+            dir,
+            dir,
+            FsyncPolicy::Always,
+            segment_bytes,
+            counters,
+            |_| {},
+        )
+        .unwrap();
+        for i in 0..lines {
+            let (seq, ()) = wal
+                .append(&framed(&format!("line {i}")), counters, || ())
+                .unwrap();
+            wal.sync_to(seq, counters).unwrap();
+        }
+        wal
+    }
+
     fn replayed(dir: &Path) -> Vec<String> {
         let counters = Counters::default();
         let mut lines = Vec::new();
@@ -491,21 +512,7 @@ mod tests {
     fn corruption_mid_segment_keeps_a_copy() {
         let dir = tempfile::tempdir().unwrap();
         let counters = Counters::default();
-        let wal = Wal::open(
-            dir.path(),
-            dir.path(),
-            FsyncPolicy::Always,
-            1 << 20,
-            &counters,
-            |_| {},
-        )
-        .unwrap();
-        for i in 0..3 {
-            let (seq, ()) = wal
-                .append(&framed(&format!("line {i}")), &counters, || ())
-                .unwrap();
-            wal.sync_to(seq, &counters).unwrap();
-        }
+        let wal = wal_with(dir.path(), 1 << 20, &counters, 3);
         drop(wal);
         let (_, path) = list_segments(dir.path()).unwrap().pop().unwrap();
         let mut bytes = fs::read(&path).unwrap();
@@ -527,15 +534,7 @@ mod tests {
     fn appends_write_at_the_known_end() {
         let dir = tempfile::tempdir().unwrap();
         let counters = Counters::default();
-        let wal = Wal::open(
-            dir.path(),
-            dir.path(),
-            FsyncPolicy::Always,
-            1 << 20,
-            &counters,
-            |_| {},
-        )
-        .unwrap();
+        let wal = wal_with(dir.path(), 1 << 20, &counters, 0);
         let (seq, ()) = wal.append(&framed("first"), &counters, || ()).unwrap();
         wal.sync_to(seq, &counters).unwrap();
         {
@@ -557,21 +556,7 @@ mod tests {
     fn replays_rotates_and_truncates_a_torn_tail() {
         let dir = tempfile::tempdir().unwrap();
         let counters = Counters::default();
-        let wal = Wal::open(
-            dir.path(),
-            dir.path(),
-            FsyncPolicy::Always,
-            100,
-            &counters,
-            |_| {},
-        )
-        .unwrap();
-        for i in 0..5 {
-            let (seq, ()) = wal
-                .append(&framed(&format!("line {i}")), &counters, || ())
-                .unwrap();
-            wal.sync_to(seq, &counters).unwrap();
-        }
+        let wal = wal_with(dir.path(), 100, &counters, 5);
         drop(wal);
         assert_eq!(
             replayed(dir.path()),

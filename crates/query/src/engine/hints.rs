@@ -3,6 +3,25 @@
 
 use strata_logql::{LabelFilterExpr, Stage};
 use strata_model::MatchOp;
+use strata_storage::{FieldClause, TokenClause};
+
+use crate::pipeline::line_token_hints;
+
+/// The bloom clauses a scan for `stages` can prune with: tokens the line
+/// filters guarantee, and `key="value"` filters on structured metadata (the
+/// storage applies these only to blocks of streams without such a label, so
+/// no series lookup is needed, and none can race with a flush).
+pub(crate) fn scan_clauses(stages: &[Stage]) -> (Vec<TokenClause>, Vec<FieldClause>) {
+    let tokens = line_token_hints(stages)
+        .into_iter()
+        .map(|alternatives| TokenClause { alternatives })
+        .collect();
+    let fields = metadata_hints(stages)
+        .into_iter()
+        .map(|(key, values)| FieldClause { key, values })
+        .collect();
+    (tokens, fields)
+}
 
 /// The `key = "value"` equality filters that every matching entry must
 /// satisfy through its stream labels or structured metadata: those in label

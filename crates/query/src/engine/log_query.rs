@@ -1,13 +1,13 @@
 use super::collector::{Collector, EntryExtra};
-use super::hints::metadata_hints;
-use crate::pipeline::{Pipeline, line_token_hints};
+use super::hints::scan_clauses;
+use crate::pipeline::Pipeline;
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use strata_logql::LogExpr;
 use strata_model::Labels;
-use strata_storage::{FieldClause, RowBlock, ScanRequest, Storage, TokenClause};
+use strata_storage::{FieldClause, RowBlock, ScanRequest, Storage};
 
 /// Which end of the range a log query starts from (Loki's `direction`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,16 +86,7 @@ pub fn run_log_query(
     let started = Instant::now();
     let pipeline =
         Pipeline::new(&query.expr.stages).map_err(|err| QueryError::BadQuery(err.to_string()))?;
-    let line_tokens: Vec<TokenClause> = line_token_hints(&query.expr.stages)
-        .into_iter()
-        .map(|alternatives| TokenClause { alternatives })
-        .collect();
-    // The storage applies these only to blocks of streams without such a
-    // label, so no series lookup is needed (and none can race with a flush).
-    let field_values: Vec<FieldClause> = metadata_hints(&query.expr.stages)
-        .into_iter()
-        .map(|(key, values)| FieldClause { key, values })
-        .collect();
+    let (line_tokens, field_values) = scan_clauses(&query.expr.stages);
     let request = ScanRequest {
         tenant: query.tenant,
         matchers: &query.expr.matchers,

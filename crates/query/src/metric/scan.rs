@@ -15,14 +15,14 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use strata_logql::{Grouping, LogExpr};
 use strata_model::Labels;
-use strata_storage::{FieldClause, RowBlock, ScanRequest, Storage, TokenClause};
+use strata_storage::{RowBlock, ScanRequest, Storage};
 
 use super::series::{group_labels, labels_with_metadata};
 use super::state::BucketState;
 use super::store::BucketStore;
 use super::time::Grid;
-use crate::engine::{QueryError, QueryStats, hints::metadata_hints};
-use crate::pipeline::{Pipeline, line_token_hints};
+use crate::engine::{QueryError, QueryStats, hints::scan_clauses};
+use crate::pipeline::Pipeline;
 
 /// Most series one range aggregation may hold while scanning.
 pub(crate) const MAX_SCAN_SERIES: usize = 100_000;
@@ -64,47 +64,38 @@ pub(crate) fn scan_series<S: BucketState>(
     plan: &ScanPlan<'_>,
     stats: &mut QueryStats,
 ) -> Result<SeriesTable<S>, QueryError> {
-    let line_tokens: Vec<TokenClause> = line_token_hints(&plan.log.stages)
-        .into_iter()
-        .map(|alternatives| TokenClause { alternatives })
-        .collect();
-    let field_values: Vec<FieldClause> = metadata_hints(&plan.log.stages)
-        .into_iter()
-        .map(|(key, values)| FieldClause { key, values })
-        .collect();
+    let (line_tokens, field_values) = scan_clauses(&plan.log.stages);
     let (start_ns, end_ns) = plan.grid.scan_range();
-    {
-        let request = ScanRequest {
-            tenant: plan.tenant,
-            matchers: &plan.log.matchers,
-            start_ns,
-            end_ns,
-            line_tokens: &line_tokens,
-            field_values: &field_values,
-            timestamps_only: plan.timestamps_only,
-        };
-        let visitor = Visitor::<S> {
-            plan,
-            table: Mutex::new(HashMap::new()),
-            failure: Mutex::new(None),
-            kept_samples: AtomicU64::new(0),
-            rows: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-            samples: AtomicU64::new(0),
-        };
-        let scan = storage.scan(&request, &|block| visitor.visit(block))?;
-        stats.blocks_total += scan.blocks_total;
-        stats.blocks_scanned += scan.blocks_scanned;
-        stats.blocks_pruned += scan.blocks_pruned_time + scan.blocks_pruned_bloom;
-        stats.bytes_decompressed += scan.bytes_decompressed;
-        stats.lines_scanned += visitor.rows.load(Relaxed);
-        stats.bytes_scanned += visitor.bytes.load(Relaxed);
-        stats.lines_matched += visitor.samples.load(Relaxed);
-        if let Some(err) = into_inner(visitor.failure) {
-            return Err(err);
-        }
-        Ok(into_inner(visitor.table))
+    let request = ScanRequest {
+        tenant: plan.tenant,
+        matchers: &plan.log.matchers,
+        start_ns,
+        end_ns,
+        line_tokens: &line_tokens,
+        field_values: &field_values,
+        timestamps_only: plan.timestamps_only,
+    };
+    let visitor = Visitor::<S> {
+        plan,
+        table: Mutex::new(HashMap::new()),
+        failure: Mutex::new(None),
+        kept_samples: AtomicU64::new(0),
+        rows: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        samples: AtomicU64::new(0),
+    };
+    let scan = storage.scan(&request, &|block| visitor.visit(block))?;
+    stats.blocks_total += scan.blocks_total;
+    stats.blocks_scanned += scan.blocks_scanned;
+    stats.blocks_pruned += scan.blocks_pruned_time + scan.blocks_pruned_bloom;
+    stats.bytes_decompressed += scan.bytes_decompressed;
+    stats.lines_scanned += visitor.rows.load(Relaxed);
+    stats.bytes_scanned += visitor.bytes.load(Relaxed);
+    stats.lines_matched += visitor.samples.load(Relaxed);
+    if let Some(err) = into_inner(visitor.failure) {
+        return Err(err);
     }
+    Ok(into_inner(visitor.table))
 }
 
 fn into_inner<T>(mutex: Mutex<T>) -> T {
