@@ -57,6 +57,16 @@ fn block_decode(bencher: divan::Bencher, timestamps_only: bool) {
         .bench(|| hot_paths::decode(black_box(&bytes), timestamps_only));
 }
 
+/// A whole block's lines from one zstd frame (version 1 parts).
+#[divan::bench]
+fn block_decode_unframed(bencher: divan::Bencher) {
+    let block = hot_paths::block_of(&sample_lines(4096));
+    let bytes = hot_paths::encode_unframed(&block, 1);
+    bencher
+        .counter(divan::counter::BytesCount::new(block.line_bytes()))
+        .bench(|| hot_paths::decode(black_box(&bytes), false));
+}
+
 #[divan::bench]
 fn bloom_build(bencher: divan::Bencher) {
     let hashes = hot_paths::token_hashes(&sample_lines(4096));

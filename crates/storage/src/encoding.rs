@@ -55,6 +55,7 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 }
 
 /// A bounds-checked cursor over bytes read from disk.
+#[derive(Clone)]
 pub struct Reader<'a> {
     /// The whole buffer being decoded.
     buf: &'a [u8],

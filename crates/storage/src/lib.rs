@@ -77,6 +77,15 @@ pub mod hot_paths {
         out
     }
 
+    /// Encodes a block with its line column in one piece, as version 1
+    /// parts held it (to compare with framed columns).
+    pub fn encode_unframed(block: &RowBlock, level: i32) -> Vec<u8> {
+        let rows: Vec<usize> = (0..block.len()).collect();
+        let mut out = Vec::new();
+        crate::block::encode_rows_in_frames(block, &rows, level, usize::MAX, &mut out);
+        out
+    }
+
     /// Decodes what [`encode`] wrote; returns the rows.
     pub fn decode(bytes: &[u8], timestamps_only: bool) -> usize {
         let mut decompressed = 0;
@@ -86,8 +95,9 @@ pub mod hot_paths {
             Arc::new(Labels::default()),
             &mut decompressed,
             timestamps_only,
+            &[],
         )
-        .map(|block| block.len())
+        .map(|decoded| decoded.block.len())
         .unwrap_or(0)
     }
 
@@ -143,7 +153,13 @@ pub mod fuzzing {
         let _ = crate::wal_record::decode_record(bytes);
         let mut decompressed = 0;
         let labels = Arc::new(strata_model::Labels::default());
-        let _ = crate::block::decode_block(bytes, 1, labels, &mut decompressed, false);
+        let _ = crate::block::decode_block(bytes, 1, labels.clone(), &mut decompressed, false, &[]);
+        // A lookup by metadata takes the path that decompresses some frames only.
+        let clause = crate::FieldClause {
+            key: "trace_id".to_string(),
+            values: vec!["a".to_string()],
+        };
+        let _ = crate::block::decode_block(bytes, 1, labels, &mut decompressed, false, &[clause]);
         let _ = crate::part::decode_stream_table(bytes);
         let _ = crate::part::decode_block_index(bytes, 0);
         let _ = crate::part::Footer::decode(bytes);

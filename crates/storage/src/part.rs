@@ -24,7 +24,10 @@ use crate::error::StorageError;
 use crate::row_block::RowBlock;
 
 pub const PART_MAGIC: &[u8; 4] = b"SPRT";
-pub const PART_VERSION: u32 = 1;
+/// The version parts are written with: 2 added framed line columns.
+pub const PART_VERSION: u32 = 2;
+/// The oldest version still read.
+pub const PART_VERSION_MIN: u32 = 1;
 pub const PART_HEADER_LEN: u64 = 8;
 pub const FOOTER_LEN: u64 = 52;
 /// Largest stream table or block index accepted when opening.
@@ -225,7 +228,7 @@ impl Footer {
                 reason: "footer checksum mismatch",
             });
         }
-        if reader.u32()? != PART_VERSION {
+        if !(PART_VERSION_MIN..=PART_VERSION).contains(&reader.u32()?) {
             return Err(DecodeError {
                 offset: 44,
                 reason: "unsupported part version",
@@ -301,7 +304,8 @@ impl Part {
         if &header[0..4] != PART_MAGIC {
             return Err(corrupt(0, "unexpected part magic"));
         }
-        if header[4..8] != PART_VERSION.to_le_bytes() {
+        let version = u32::from_le_bytes(header[4..8].try_into().expect("BUG: 4 bytes"));
+        if !(PART_VERSION_MIN..=PART_VERSION).contains(&version) {
             return Err(corrupt(4, "unsupported part version"));
         }
         let footer_offset = size - FOOTER_LEN;
@@ -425,6 +429,19 @@ impl Part {
         decompressed: &mut u64,
         timestamps_only: bool,
     ) -> Result<RowBlock, StorageError> {
+        self.read_block_rows(index, decompressed, timestamps_only, &[])
+    }
+
+    /// [`Part::read_block`] keeping only the rows whose structured metadata
+    /// satisfies `clauses` (see [`crate::FieldClause`]); the lines of the
+    /// other rows are not decompressed where the block's frames allow.
+    pub fn read_block_rows(
+        &self,
+        index: usize,
+        decompressed: &mut u64,
+        timestamps_only: bool,
+        clauses: &[crate::FieldClause],
+    ) -> Result<RowBlock, StorageError> {
         let meta = &self.blocks[index];
         let bytes = self.read_checked(index)?;
         let labels = self
@@ -432,24 +449,32 @@ impl Part {
             .get(&meta.stream_id)
             .cloned()
             .unwrap_or_default();
-        let block = decode_block(
+        let decoded = decode_block(
             &bytes,
             meta.stream_id,
             labels,
             decompressed,
             timestamps_only,
+            clauses,
         )
         .map_err(|err| {
             StorageError::corrupt(&self.path, meta.offset + err.offset as u64, err.reason)
         })?;
-        if block.len() as u64 != meta.rows {
+        if decoded.block.len() as u64 != meta.rows {
             return Err(StorageError::corrupt(
                 &self.path,
                 meta.offset,
                 "unexpected block row count",
             ));
         }
-        Ok(block)
+        Ok(match decoded.kept {
+            None => decoded.block,
+            Some(kept) if !kept.contains(&false) => decoded.block,
+            Some(kept) => {
+                let rows: Vec<usize> = (0..kept.len()).filter(|&row| kept[row]).collect();
+                decoded.block.take(&rows)
+            }
+        })
     }
 }
 

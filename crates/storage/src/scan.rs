@@ -30,7 +30,10 @@ pub struct ScanRequest<'a> {
     pub end_ns: i64,
     /// Every clause must be possibly satisfied by a block's line bloom.
     pub line_tokens: &'a [TokenClause],
-    /// Every clause must be possibly satisfied by a block's metadata bloom.
+    /// Every clause must be possibly satisfied by a block's metadata bloom;
+    /// rows of part blocks whose metadata fails a clause are not delivered,
+    /// and their lines are not decompressed where the block's line frames
+    /// allow (head rows are delivered unfiltered: the caller still checks).
     pub field_values: &'a [FieldClause],
     /// Lines are not needed (counting queries): rows may then be delivered
     /// with empty lines; timestamps and structured metadata are as stored.
@@ -406,7 +409,12 @@ impl Storage {
         let read = |part_index: usize, index: usize, timestamps_only: bool| -> Option<RowBlock> {
             let part = &parts[part_index];
             let mut block_decompressed = 0;
-            let result = part.read_block(index, &mut block_decompressed, timestamps_only);
+            let result = part.read_block_rows(
+                index,
+                &mut block_decompressed,
+                timestamps_only,
+                request.field_values,
+            );
             decompressed.fetch_add(block_decompressed, Ordering::Relaxed);
             scanned.fetch_add(1, Ordering::Relaxed);
             match result {
