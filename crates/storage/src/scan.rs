@@ -277,6 +277,26 @@ fn plan_units(
     units
 }
 
+/// True when no timestamp appears twice among the rows of `heads` and no
+/// timestamp appears in two of the `parts` blocks or in one of them and a
+/// head: such rows cannot be duplicates of each other, so the blocks can be
+/// delivered as they are, without their lines (a part block holds no
+/// duplicates; a head may).
+fn no_shared_timestamps(parts: &[RowBlock], heads: &[RowBlock]) -> bool {
+    const HEAD: usize = usize::MAX;
+    let mut stamps: Vec<(i64, usize)> = Vec::new();
+    for (index, block) in parts.iter().enumerate() {
+        stamps.extend(block.ts.iter().map(|&ts| (ts, index)));
+    }
+    for block in heads {
+        stamps.extend(block.ts.iter().map(|&ts| (ts, HEAD)));
+    }
+    stamps.sort_unstable();
+    stamps
+        .windows(2)
+        .all(|pair| pair[0].0 != pair[1].0 || (pair[0].1 == pair[1].1 && pair[0].1 != HEAD))
+}
+
 /// The rows of `block` inside `[start, end)` (rows are sorted by ts).
 fn restrict(block: RowBlock, start: i64, end: i64) -> RowBlock {
     let first = block.ts.partition_point(|&ts| ts < start);
@@ -461,6 +481,23 @@ impl Storage {
                 }
                 Unit::Merge { blocks, mut heads } => {
                     scanned.fetch_add(heads.len() as u64, Ordering::Relaxed);
+                    if request.timestamps_only {
+                        // Without lines, rows are told apart by timestamp: when
+                        // no two sources share one, there is nothing to merge.
+                        let stamps: Vec<RowBlock> = blocks
+                            .iter()
+                            .filter_map(|&(part_index, index)| read(part_index, index, true))
+                            .collect();
+                        if no_shared_timestamps(&stamps, &heads) {
+                            for block in heads.iter().chain(&stamps) {
+                                if stop.load(Ordering::Relaxed) {
+                                    return;
+                                }
+                                deliver(block);
+                            }
+                            return;
+                        }
+                    }
                     for (part_index, index) in blocks {
                         heads.extend(read(part_index, index, false));
                     }
