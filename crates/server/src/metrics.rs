@@ -145,6 +145,11 @@ impl Metrics {
         );
         gauge("strata_parts", "Parts on disk.", storage.parts);
         gauge(
+            "strata_filter_cache_bytes",
+            "Bytes of block filters held in memory for probing.",
+            storage.filter_cache_bytes,
+        );
+        gauge(
             "strata_disk_bytes",
             "Bytes of parts on disk.",
             storage.disk_bytes,

@@ -210,15 +210,15 @@ fn put_framed_lines(
         put_varint(raw, block.line(row).len() as u64);
     }
     let lengths_len = raw.len();
-    let mut body = Vec::with_capacity(directory.len() + frames.len() + 16);
-    put_varint(&mut body, frame_count);
-    body.extend_from_slice(&directory);
-    put_column(&mut body, raw, zstd_level);
-    body.extend_from_slice(&frames);
+    let mut head = Vec::with_capacity(directory.len() + 16);
+    put_varint(&mut head, frame_count);
+    head.extend_from_slice(&directory);
+    put_column(&mut head, raw, zstd_level);
     out.push(CODEC_FRAMES);
     put_varint(out, (lengths_len + text_total) as u64);
-    put_varint(out, body.len() as u64);
-    out.extend_from_slice(&body);
+    put_varint(out, (head.len() + frames.len()) as u64);
+    out.extend_from_slice(&head);
+    out.extend_from_slice(&frames);
     Some(())
 }
 

@@ -45,6 +45,7 @@ mod scan;
 mod stats;
 mod storage;
 mod stream_merger;
+mod summary;
 mod wal;
 mod wal_record;
 
@@ -202,4 +203,5 @@ pub use error::StorageError;
 pub use row_block::RowBlock;
 pub use scan::{FieldClause, ScanRequest, ScanStats, TokenClause};
 pub use stats::StorageStats;
+pub use summary::StreamSummary;
 pub use storage::Storage;

@@ -329,6 +329,15 @@ mod tests {
                 }
                 prop_assert_eq!(&**got.labels_arc(), &**block.labels_arc());
             }
+            // Filter words read the same from the in-memory index as from the file.
+            for meta in &part.blocks {
+                for bloom in [&meta.blooms.lines, &meta.blooms.fields] {
+                    let (offset, len) = bloom.words_span();
+                    for at in (offset..offset + len).step_by(8) {
+                        prop_assert_eq!(part.read_word(at), part.read_word_from_file(at));
+                    }
+                }
+            }
         }
     }
 }

@@ -126,11 +126,22 @@ impl BloomProbe {
         }
     }
 
+    /// For each field clause, whether `labels` carry its key (then the
+    /// label, not the metadata, may be what matches).
+    fn keys_in_labels(&self, labels: &Labels) -> Vec<bool> {
+        self.field_keys
+            .iter()
+            .map(|key| labels.get(key).is_some())
+            .collect()
+    }
+
+    /// `keys_in_labels`: [`BloomProbe::keys_in_labels`] of the block's
+    /// stream, None when the stream is unknown (the block is kept).
     fn may_match(
         &self,
         part: &Part,
         blooms: &BlockBloomRefs,
-        stream_labels: Option<&Labels>,
+        keys_in_labels: Option<&[bool]>,
     ) -> bool {
         let mut read_word = |offset| part.read_word(offset);
         let tokens_ok = self.tokens.iter().all(|clause: &Vec<Vec<u64>>| {
@@ -145,10 +156,10 @@ impl BloomProbe {
             && self
                 .fields
                 .iter()
-                .zip(&self.field_keys)
-                .all(|(values, key)| {
+                .enumerate()
+                .all(|(clause, values)| {
                     values.is_empty()
-                        || stream_labels.is_none_or(|labels| labels.get(key).is_some())
+                        || keys_in_labels.is_none_or(|keys| keys[clause])
                         || values
                             .iter()
                             .any(|&hash| blooms.fields.may_contain(hash, &mut read_word))
@@ -371,6 +382,10 @@ impl Storage {
         let mut wanted_sorted: Vec<u64> = wanted.iter().copied().collect();
         wanted_sorted.sort_unstable();
         let probe = BloomProbe::new(request);
+        let keys_in_labels: std::collections::HashMap<u64, Vec<bool>> = selected
+            .iter()
+            .map(|(id, labels)| (*id, probe.keys_in_labels(labels)))
+            .collect();
         let mut candidates: Vec<(usize, usize)> = Vec::new();
         let mut consider =
             |part_index: usize, index: usize, part_overlaps: bool, stats: &mut ScanStats| {
@@ -381,10 +396,7 @@ impl Storage {
                 } else if !probe.may_match(
                     &parts[part_index],
                     &block.blooms,
-                    parts[part_index]
-                        .streams
-                        .get(&block.stream_id)
-                        .map(|labels| &**labels),
+                    keys_in_labels.get(&block.stream_id).map(Vec::as_slice),
                 ) {
                     stats.blocks_pruned_bloom += 1;
                 } else {

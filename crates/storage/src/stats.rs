@@ -21,6 +21,9 @@ pub struct StorageStats {
     pub parts: u64,
     /// Gauge: bytes of all readable parts.
     pub disk_bytes: u64,
+    /// Gauge: bytes of block indexes (filters) held in memory for probing,
+    /// by every storage of the process (at most `part::FILTER_CACHE_BYTES`).
+    pub filter_cache_bytes: u64,
     pub corrupt_files: u64,
     pub blocks_scanned: u64,
     pub blocks_pruned_bloom: u64,

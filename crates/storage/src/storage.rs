@@ -325,6 +325,7 @@ impl Storage {
             head_entries,
             parts,
             disk_bytes,
+            filter_cache_bytes: crate::part::cached_filter_bytes(),
             corrupt_files: read(&c.corrupt_files),
             blocks_scanned: read(&c.blocks_scanned),
             blocks_copied: read(&c.blocks_copied),

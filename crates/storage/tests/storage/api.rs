@@ -366,3 +366,34 @@ fn merges_copy_full_blocks_and_rewrite_overlaps() {
     assert_eq!(rows.len(), 20);
     assert_eq!(storage.stats().parts, 1);
 }
+
+#[test]
+fn stream_summaries_count_head_rows_and_whole_blocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = setup(dir.path());
+    let summary = |matchers: &[LabelMatcher], start, end| {
+        storage
+            .stream_summaries("t", matchers, start, end)
+            .unwrap()
+            .into_iter()
+            .map(|sum| (sum.labels.to_string(), sum.entries, sum.bytes, sum.chunks))
+            .collect::<Vec<_>>()
+    };
+    let api = r#"{app="api", env="prod"}"#;
+    let web = r#"{app="web", env="dev"}"#;
+    // In the head: exact rows in the range.
+    assert_eq!(
+        summary(&[], BASE, BASE + 3 * DAY),
+        [(api.to_string(), 2, 29, 1), (web.to_string(), 1, 9, 1)]
+    );
+    assert_eq!(summary(&[], BASE, BASE + 1), [(api.to_string(), 1, 14, 1)]);
+    storage.flush().unwrap();
+    // In parts: one block per stream and day, counted whole when it overlaps.
+    assert_eq!(
+        summary(&[], BASE, BASE + 3 * DAY),
+        [(api.to_string(), 2, 29, 2), (web.to_string(), 1, 9, 1)]
+    );
+    let dev = LabelMatcher::new("env", MatchOp::Eq, "dev").unwrap();
+    assert_eq!(summary(&[dev], BASE, BASE + 3 * DAY), [(web.to_string(), 1, 9, 1)]);
+    assert!(summary(&[], BASE + 3 * DAY, BASE + 4 * DAY).is_empty());
+}
