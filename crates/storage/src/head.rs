@@ -108,6 +108,28 @@ impl Head {
     }
 }
 
+impl Head {
+    /// Entries and line bytes of `stream_id` with `start <= ts < end`.
+    pub fn count_rows(&self, tenant: &str, stream_id: u64, start: i64, end: i64) -> (u64, u64) {
+        let Some(stream) = self
+            .tenants
+            .get(tenant)
+            .and_then(|streams| streams.get(&stream_id))
+        else {
+            return (0, 0);
+        };
+        if stream.max_ts < start || stream.min_ts >= end {
+            return (0, 0);
+        }
+        let rows = &stream.rows;
+        (0..rows.len())
+            .filter(|&row| (start..end).contains(&rows.ts(row)))
+            .fold((0, 0), |(entries, bytes), row| {
+                (entries + 1, bytes + rows.line(row).len() as u64)
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,24 +158,3 @@ mod tests {
     }
 }
 
-impl Head {
-    /// Entries and line bytes of `stream_id` with `start <= ts < end`.
-    pub fn count_rows(&self, tenant: &str, stream_id: u64, start: i64, end: i64) -> (u64, u64) {
-        let Some(stream) = self
-            .tenants
-            .get(tenant)
-            .and_then(|streams| streams.get(&stream_id))
-        else {
-            return (0, 0);
-        };
-        if stream.max_ts < start || stream.min_ts >= end {
-            return (0, 0);
-        }
-        let rows = &stream.rows;
-        (0..rows.len())
-            .filter(|&row| (start..end).contains(&rows.ts(row)))
-            .fold((0, 0), |(entries, bytes), row| {
-                (entries + 1, bytes + rows.line(row).len() as u64)
-            })
-    }
-}
