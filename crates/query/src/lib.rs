@@ -6,5 +6,6 @@
 pub mod engine;
 pub mod metric;
 pub mod pipeline;
+pub mod volume;
 
 pub use pipeline::{Pipeline, PipelineError, Processed, line_token_hints};

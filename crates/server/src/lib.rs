@@ -56,6 +56,26 @@ pub fn router(state: AppState) -> Router {
             "/loki/api/v1/series",
             get(loki::labels::series).post(loki::labels::series),
         )
+        .route(
+            "/loki/api/v1/index/stats",
+            get(loki::index::stats).post(loki::index::stats),
+        )
+        .route(
+            "/loki/api/v1/index/volume",
+            get(loki::index::volume).post(loki::index::volume),
+        )
+        .route(
+            "/loki/api/v1/index/volume_range",
+            get(loki::index::volume_range).post(loki::index::volume_range),
+        )
+        .route(
+            "/loki/api/v1/format_query",
+            get(loki::meta::format_query).post(loki::meta::format_query),
+        )
+        .route(
+            "/loki/api/v1/patterns",
+            get(loki::meta::patterns).post(loki::meta::patterns),
+        )
         .route("/loki/api/v1/status/buildinfo", get(admin::buildinfo))
         .route("/ready", get(admin::ready))
         .route("/flush", post(admin::flush))

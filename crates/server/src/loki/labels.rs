@@ -11,7 +11,7 @@ use strata_model::LabelMatcher;
 /// Loki's default range for label and series requests.
 const SIX_HOURS_NS: i64 = 6 * 3_600_000_000_000;
 
-fn range(params: &Params) -> Result<(i64, i64), ApiError> {
+pub(crate) fn range(params: &Params) -> Result<(i64, i64), ApiError> {
     let end = params.time("end", now_ns())?;
     let since = params.duration("since", SIX_HOURS_NS)?;
     let start = params.time("start", end.saturating_sub(since))?;
@@ -24,7 +24,7 @@ fn range(params: &Params) -> Result<(i64, i64), ApiError> {
 }
 
 /// The matchers of a stream selector such as `{job="x"}`.
-fn selector_matchers(text: &str) -> Result<Vec<LabelMatcher>, ApiError> {
+pub(crate) fn selector_matchers(text: &str) -> Result<Vec<LabelMatcher>, ApiError> {
     match strata_logql::parse_expr(text).map_err(|err| ApiError::bad_request(err.to_string()))? {
         Expr::Log(expr) if expr.stages.is_empty() => Ok(expr.matchers),
         _ => Err(ApiError::bad_request(format!(

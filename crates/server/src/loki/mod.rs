@@ -1,7 +1,9 @@
 //! Loki's HTTP API: push, queries, labels and series, with Loki's parameters,
 //! defaults and JSON shapes.
 
+pub mod index;
 pub mod labels;
+pub mod meta;
 pub mod push;
 pub mod query;
 mod response;
