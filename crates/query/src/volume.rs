@@ -8,6 +8,9 @@ use strata_storage::Storage;
 use crate::engine::QueryError;
 use crate::metric::{MetricData, MetricQuery, Steps, run_metric_query};
 
+/// A stream's (step time in ns, line bytes) points.
+pub type StreamVolume = (Labels, Vec<(i64, u64)>);
+
 /// Most streams a volume request may cover.
 pub const MAX_VOLUME_STREAMS: usize = 100_000;
 
@@ -18,7 +21,7 @@ pub fn bytes_per_step(
     tenant: &str,
     matchers: &[LabelMatcher],
     steps: &Steps,
-) -> Result<Vec<(Labels, Vec<(i64, u64)>)>, QueryError> {
+) -> Result<Vec<StreamVolume>, QueryError> {
     let expr = MetricExpr::Range(RangeAggregation {
         op: RangeOp::BytesOverTime,
         param: None,
