@@ -1,4 +1,4 @@
-//! The `strata` command: `serve` runs the server, `query` and `ingest` talk to
+//! The `strata` command: `serve` runs the server, `query`, `tail` and `ingest` talk to
 //! one (or, for `ingest --data-dir`, write a data directory directly).
 
 mod cli;
@@ -26,6 +26,8 @@ enum Command {
     Serve(ServeArgs),
     /// Run a LogQL query against a server, like logcli.
     Query(cli::query::QueryArgs),
+    /// Follow a LogQL log query live, like `tail -f` (Loki's tail WebSocket).
+    Tail(cli::tail::TailArgs),
     /// Bulk-load plain-text or JSON-lines files into a server or a data directory.
     Ingest(cli::ingest::IngestArgs),
     /// Print the version.
@@ -50,6 +52,7 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args),
         Command::Query(args) => cli::query::run(args),
+        Command::Tail(args) => cli::tail::run(args),
         Command::Ingest(args) => cli::ingest::run(args),
         Command::Version => {
             println!("strata {}", env!("CARGO_PKG_VERSION"));

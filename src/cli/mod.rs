@@ -2,6 +2,7 @@
 
 pub mod ingest;
 pub mod query;
+pub mod tail;
 
 /// The server to talk to: `--server`, else $STRATA_ADDR, else the default.
 pub fn server_url(flag: Option<String>) -> String {

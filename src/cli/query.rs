@@ -154,10 +154,17 @@ fn print_samples(json: &serde_json::Value, output: &str) -> anyhow::Result<()> {
 
 /// Prints the entries of every result stream merged in time order.
 fn print_streams(json: &serde_json::Value, output: &str, forward: bool) -> anyhow::Result<()> {
-    let mut rows: Vec<(i64, String, &str)> = Vec::new();
     let streams = json["data"]["result"]
         .as_array()
         .context("response has no data.result")?;
+    print_entries(streams, output, forward);
+    Ok(())
+}
+
+/// Prints the entries of `streams` (Loki's `{"stream":..,"values":..}`
+/// objects) merged in time order; false once stdout is closed.
+pub(crate) fn print_entries(streams: &[serde_json::Value], output: &str, forward: bool) -> bool {
+    let mut rows: Vec<(i64, String, &str)> = Vec::new();
     for stream in streams {
         let labels = label_text(&stream["stream"]);
         for value in stream["values"].as_array().into_iter().flatten() {
@@ -184,10 +191,10 @@ fn print_streams(json: &serde_json::Value, output: &str, forward: bool) -> anyho
             writeln!(out, "{} {} {}", format_ts(ts), labels, line)
         };
         if result.is_err() {
-            break; // stdout closed (e.g. piped into head)
+            return false; // stdout closed (e.g. piped into head)
         }
     }
-    Ok(())
+    out.flush().is_ok()
 }
 
 fn label_text(stream: &serde_json::Value) -> String {

@@ -76,6 +76,8 @@ pub fn router(state: AppState) -> Router {
             "/loki/api/v1/patterns",
             get(loki::meta::patterns).post(loki::meta::patterns),
         )
+        .route("/loki/api/v1/tail", get(loki::tail::tail))
+        .route("/api/prom/tail", get(loki::tail::tail))
         .route("/loki/api/v1/status/buildinfo", get(admin::buildinfo))
         .route("/ready", get(admin::ready))
         .route("/flush", post(admin::flush))

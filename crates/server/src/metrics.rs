@@ -15,6 +15,10 @@ pub struct Metrics {
     pub ingested_lines: AtomicU64,
     pub ingested_bytes: AtomicU64,
     pub rejected_entries: AtomicU64,
+    /// Open tail WebSockets.
+    pub tails: AtomicU64,
+    /// Pushes that tails fell too far behind to receive.
+    pub tail_dropped_pushes: AtomicU64,
     queries: AtomicU64,
     query_failures: AtomicU64,
     query_seconds_micros: AtomicU64,
@@ -70,6 +74,11 @@ impl Metrics {
             "strata_rejected_entries_total",
             "Streams or entries refused by validation.",
             self.rejected_entries.load(Relaxed),
+        );
+        counter(
+            "strata_tail_dropped_pushes_total",
+            "Pushes that live tails fell too far behind to receive.",
+            self.tail_dropped_pushes.load(Relaxed),
         );
         counter(
             "strata_wal_bytes_written_total",
@@ -144,6 +153,11 @@ impl Metrics {
             storage.head_entries,
         );
         gauge("strata_parts", "Parts on disk.", storage.parts);
+        gauge(
+            "strata_tails",
+            "Open live tails (WebSockets).",
+            self.tails.load(Relaxed),
+        );
         gauge(
             "strata_filter_cache_bytes",
             "Bytes of block filters held in memory for probing.",

@@ -34,6 +34,8 @@ pub struct AppState {
     pub storage: Arc<Storage>,
     pub limits: ServerLimits,
     pub metrics: Arc<Metrics>,
+    /// Every acknowledged push, offered to the live tails.
+    pub tail: tokio::sync::broadcast::Sender<Arc<crate::loki::tail::TailBatch>>,
 }
 
 impl AppState {
@@ -42,6 +44,7 @@ impl AppState {
             storage,
             limits,
             metrics: Arc::new(Metrics::default()),
+            tail: crate::loki::tail::channel(),
         }
     }
 }

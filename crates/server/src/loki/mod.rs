@@ -6,6 +6,7 @@ pub mod labels;
 pub mod meta;
 pub mod push;
 pub mod query;
+pub mod tail;
 mod response;
 
 use crate::ApiError;

@@ -1,8 +1,10 @@
+use super::tail::TailBatch;
 use super::tenant;
 use crate::{ApiError, AppState};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
+use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use strata_ingest::{PushFormat, decode_body, decode_loki_push};
 
@@ -60,6 +62,7 @@ async fn push_inner(
     let content_encoding = header_text(header::CONTENT_ENCODING);
     let limits = state.limits.ingest;
     let storage = state.storage.clone();
+    let tails = state.tail.clone();
     let (entries, bytes, rejected) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let format = PushFormat::from_content_type(content_type.as_deref())
             .map_err(|err| ApiError::with_status(err.status(), err.to_string()))?;
@@ -70,7 +73,15 @@ async fn push_inner(
         if !decoded.streams.is_empty() {
             storage.append(&tenant, &decoded.streams)?;
         }
-        Ok((decoded.entries, decoded.bytes, decoded.rejected))
+        let result = (decoded.entries, decoded.bytes, decoded.rejected);
+        // Durable now: offer the entries to the live tails, if any.
+        if tails.receiver_count() > 0 && !decoded.streams.is_empty() {
+            let _ = tails.send(Arc::new(TailBatch {
+                tenant,
+                streams: decoded.streams,
+            }));
+        }
+        Ok(result)
     })
     .await??;
     state

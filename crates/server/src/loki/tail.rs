@@ -1,0 +1,296 @@
+//! `GET /loki/api/v1/tail`: live tailing over a WebSocket, as Loki's.
+//!
+//! A tail first sends the newest `limit` entries since `start` (a log query),
+//! then every entry pushed afterwards that the query selects, as pushes are
+//! acknowledged (every push is offered to the tails through a broadcast
+//! channel; nothing is polled). `delay_for` (0-5 s) holds entries back that
+//! long and sends each batch sorted by time. A client too slow to keep up
+//! loses pushes (more than 1,024 behind): they are counted in
+//! `strata_tail_dropped_pushes_total` and logged; `dropped_entries` stays
+//! null, as strata cannot name the lost entries the way Loki does.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use serde_json::{Value, json};
+use strata_logql::{Expr, LogExpr};
+use strata_model::{Labels, PushStream};
+use strata_query::Pipeline;
+use strata_query::engine::{Direction, LogQuery, run_log_query};
+use tokio::sync::broadcast;
+
+use super::LokiRequest;
+use super::response::{labels_object, now_ns};
+use crate::{ApiError, AppState};
+
+/// Longest `delay_for` Loki accepts, in seconds.
+const MAX_DELAY_FOR_SECS: u64 = 5;
+/// How long live entries are gathered into one message when `delay_for` is 0.
+const BATCH_WINDOW: Duration = Duration::from_millis(100);
+/// Pushes the broadcast channel holds for a slow tail before it loses some.
+pub const TAIL_CHANNEL_PUSHES: usize = 1024;
+
+/// One acknowledged push, as tails receive it.
+pub struct TailBatch {
+    pub tenant: String,
+    pub streams: Vec<PushStream>,
+}
+
+/// The broadcast every push is offered to.
+pub fn channel() -> broadcast::Sender<Arc<TailBatch>> {
+    broadcast::channel(TAIL_CHANNEL_PUSHES).0
+}
+
+struct TailParams {
+    tenant: String,
+    expr: LogExpr,
+    delay: Duration,
+    limit: usize,
+    start: i64,
+}
+
+fn tail_params(state: &AppState, request: LokiRequest) -> Result<TailParams, ApiError> {
+    let LokiRequest { tenant, params, .. } = request;
+    let text = params
+        .get("query")
+        .ok_or_else(|| ApiError::bad_request("missing parameter \"query\""))?;
+    let expr = match strata_logql::parse_expr(text).map_err(|err| ApiError::bad_request(err.to_string()))? {
+        Expr::Log(expr) => expr,
+        Expr::Metric(_) => {
+            return Err(ApiError::bad_request(
+                "tail requires a log query, not a metric query",
+            ));
+        }
+    };
+    let delay_secs = match params.get("delay_for") {
+        Some(text) => text.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid parameter \"delay_for\": {text:?} is not a whole number of seconds"
+            ))
+        })?,
+        None => 0,
+    };
+    if delay_secs > MAX_DELAY_FOR_SECS {
+        return Err(ApiError::bad_request(format!(
+            "delay_for can't be greater than {MAX_DELAY_FOR_SECS}"
+        )));
+    }
+    let limit = match params.get("limit") {
+        Some(text) => text.parse::<usize>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "invalid parameter \"limit\": {text:?} is not a non-negative integer"
+            ))
+        })?,
+        None => 100,
+    };
+    let max_entries = state.limits.query.max_entries;
+    if limit > max_entries {
+        return Err(ApiError::bad_request(format!(
+            "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {max_entries})"
+        )));
+    }
+    let start = params.time("start", now_ns().saturating_sub(3_600_000_000_000))?;
+    Pipeline::new(&expr.stages).map_err(|err| ApiError::bad_request(err.to_string()))?;
+    Ok(TailParams {
+        tenant,
+        expr,
+        delay: Duration::from_secs(delay_secs),
+        limit,
+        start,
+    })
+}
+
+/// The upgrade: parameters are checked before it, so mistakes get a 400.
+pub async fn tail(
+    State(state): State<AppState>,
+    upgrade: WebSocketUpgrade,
+    request: LokiRequest,
+) -> Result<Response, ApiError> {
+    let params = tail_params(&state, request)?;
+    // Subscribe before the history is read, so no push falls between them.
+    let live = state.tail.subscribe();
+    state.metrics.tails.fetch_add(1, Relaxed);
+    Ok(upgrade.on_upgrade(move |socket| async move {
+        run_tail(&state, socket, params, live).await;
+        state.metrics.tails.fetch_sub(1, Relaxed);
+    }))
+}
+
+/// Entries of one message, grouped by label set.
+#[derive(Default)]
+struct Outgoing {
+    streams: BTreeMap<Labels, Vec<(i64, String)>>,
+    entries: usize,
+}
+
+impl Outgoing {
+    fn push(&mut self, labels: Labels, ts: i64, line: String) {
+        self.streams.entry(labels).or_default().push((ts, line));
+        self.entries += 1;
+    }
+
+    fn message(&mut self) -> String {
+        let streams: Vec<Value> = std::mem::take(&mut self.streams)
+            .into_iter()
+            .map(|(labels, mut values)| {
+                values.sort_by_key(|(ts, _)| *ts);
+                let values: Vec<Value> = values
+                    .into_iter()
+                    .map(|(ts, line)| json!([ts.to_string(), line]))
+                    .collect();
+                json!({ "stream": labels_object(&labels), "values": values })
+            })
+            .collect();
+        self.entries = 0;
+        json!({ "streams": streams, "dropped_entries": Value::Null }).to_string()
+    }
+}
+
+async fn run_tail(
+    state: &AppState,
+    mut socket: WebSocket,
+    params: TailParams,
+    mut live: broadcast::Receiver<Arc<TailBatch>>,
+) {
+    let TailParams {
+        tenant,
+        expr,
+        delay,
+        limit,
+        start,
+    } = params;
+    let Ok(pipeline) = Pipeline::new(&expr.stages) else {
+        return;
+    };
+    // History: the newest `limit` entries since `start`.
+    let storage = state.storage.clone();
+    let (history_tenant, history_expr) = (tenant.clone(), expr.clone());
+    let now = now_ns();
+    let history = tokio::task::spawn_blocking(move || {
+        run_log_query(
+            &storage,
+            &LogQuery {
+                tenant: &history_tenant,
+                expr: &history_expr,
+                start_ns: start,
+                end_ns: now.saturating_add(1),
+                limit,
+                direction: Direction::Backward,
+            },
+        )
+    })
+    .await;
+    let mut sent: HashSet<(Labels, i64, String)> = HashSet::new();
+    let mut outgoing = Outgoing::default();
+    match history {
+        Ok(Ok(result)) => {
+            for stream in result.streams {
+                for entry in stream.entries {
+                    sent.insert((stream.stream_labels.clone(), entry.ts_ns, entry.line.clone()));
+                    outgoing.push(stream.labels.clone(), entry.ts_ns, entry.line);
+                }
+            }
+        }
+        Ok(Err(err)) => {
+            let _ = socket.send(Message::Close(Some(close_frame(&err.to_string())))).await;
+            return;
+        }
+        Err(_) => return,
+    }
+    if socket.send(Message::Text(outgoing.message().into())).await.is_err() {
+        return;
+    }
+    let window = delay.max(BATCH_WINDOW);
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let flush_at = deadline;
+        tokio::select! {
+            incoming = socket.recv() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+            batch = live.recv() => match batch {
+                Ok(batch) => {
+                    if batch.tenant != tenant {
+                        continue;
+                    }
+                    select(&expr, &pipeline, &batch.streams, &mut sent, &mut outgoing);
+                    if outgoing.entries > 0 && deadline.is_none() {
+                        deadline = Some(tokio::time::Instant::now() + window);
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(pushes)) => {
+                    tracing::warn!(pushes, "a tail fell behind and lost pushes");
+                    state.metrics.tail_dropped_pushes.fetch_add(pushes, Relaxed);
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = sleep_until(flush_at) => {
+                deadline = None;
+                // History duplicates can only come from pushes acknowledged
+                // before the tail started; once live entries flow, forget them.
+                sent.clear();
+                if socket.send(Message::Text(outgoing.message().into())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn close_frame(reason: &str) -> axum::extract::ws::CloseFrame {
+    let mut reason = reason.to_string();
+    // A close frame's reason is at most 123 bytes.
+    while reason.len() > 123 {
+        reason.pop();
+    }
+    axum::extract::ws::CloseFrame {
+        code: 1011,
+        reason: reason.into(),
+    }
+}
+
+/// Adds the entries of `streams` that the query selects to `outgoing`,
+/// skipping those the history already sent.
+fn select(
+    expr: &LogExpr,
+    pipeline: &Pipeline,
+    streams: &[PushStream],
+    sent: &mut HashSet<(Labels, i64, String)>,
+    outgoing: &mut Outgoing,
+) {
+    for stream in streams {
+        if !expr
+            .matchers
+            .iter()
+            .all(|matcher| matcher.matches(stream.labels.get(&matcher.name)))
+        {
+            continue;
+        }
+        for entry in &stream.entries {
+            if !sent.is_empty() && sent.remove(&(stream.labels.clone(), entry.ts_ns, entry.line.clone())) {
+                continue;
+            }
+            let metadata: Vec<(&str, &str)> = entry
+                .metadata
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            if let Some(processed) = pipeline.process(entry.ts_ns, &entry.line, &stream.labels, &metadata) {
+                outgoing.push(processed.labels, entry.ts_ns, processed.line);
+            }
+        }
+    }
+}
