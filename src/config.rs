@@ -52,6 +52,12 @@ pub struct LimitsSection {
     pub max_entries_per_query: Option<usize>,
     /// A duration such as `721h`; `0` disables the limit.
     pub max_query_length: Option<String>,
+    /// Most series a metric query may answer with.
+    pub max_query_series: Option<usize>,
+    /// A duration such as `1m`; `0` disables the limit.
+    pub query_timeout: Option<String>,
+    /// Most uncompressed line bytes a query may select; `0` disables the limit.
+    pub max_query_bytes_read: Option<u64>,
 }
 
 impl Config {
@@ -135,6 +141,18 @@ impl Config {
         if let Some(text) = &section.max_query_length {
             limits.query.max_query_length_ns = strata_server::parse_duration(text)
                 .map_err(|err| anyhow::anyhow!("invalid limits.max_query_length: {err}"))?;
+        }
+        if let Some(series) = section.max_query_series {
+            limits.query.max_series = series.max(1);
+        }
+        if let Some(text) = &section.query_timeout {
+            let nanos = strata_server::parse_duration(text)
+                .map_err(|err| anyhow::anyhow!("invalid limits.query_timeout: {err}"))?;
+            limits.query.timeout =
+                (nanos > 0).then(|| std::time::Duration::from_nanos(nanos as u64));
+        }
+        if let Some(bytes) = section.max_query_bytes_read {
+            limits.query.max_bytes_read = bytes;
         }
         Ok(limits)
     }

@@ -278,6 +278,20 @@ fn protobuf_and_gzip_pushes() {
         .map(|v| v[1].as_str().unwrap())
         .collect();
     assert_eq!(lines, ["m5", "m4", "m3", "m2", "m1", "m0"]);
+
+    // What Grafana's parser of this encoding needs: every value a 3-tuple
+    // (an empty object without metadata), encodingFlags before result.
+    let text = client()
+        .get(format!("{}/loki/api/v1/query_range", server.url))
+        .header("X-Loki-Response-Encoding-Flags", "categorize-labels")
+        .query(&[("query", r#"{job="gz"}"#), ("start", start.as_str()), ("end", end.as_str())])
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let plain: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(plain["data"]["result"][0]["values"][0][2], json!({}), "{text}");
+    assert!(text.find("\"encodingFlags\"").unwrap() < text.find("\"result\"").unwrap(), "{text}");
 }
 
 #[test]

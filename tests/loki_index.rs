@@ -14,13 +14,15 @@ fn ns(offset_s: i64) -> String {
     ((BASE + offset_s) * S).to_string()
 }
 
-/// api/prod: 3 lines of 10 bytes; api/dev: 1 line of 5 bytes; web/prod: 2 lines of 4 bytes.
+/// api/prod: 3 lines of 10 bytes; api/dev: 1 line of 5 bytes; web/prod: 2
+/// lines of 5 and 4 bytes; solo (no env label): 1 line of 1 byte.
 fn push(server: &Server) {
     let body = json!({ "streams": [
         { "stream": { "app": "api", "env": "prod" },
           "values": [[ns(10), "0123456789"], [ns(70), "abcdefghij"], [ns(130), "ABCDEFGHIJ"]] },
         { "stream": { "app": "api", "env": "dev" }, "values": [[ns(20), "hello"]] },
         { "stream": { "app": "web", "env": "prod" }, "values": [[ns(30), "GET /"], [ns(90), "POST"]] },
+        { "stream": { "app": "solo" }, "values": [[ns(40), "x"]] },
     ]});
     let (status, text) = server.push_json(&body.to_string());
     assert_eq!(status, 204, "{text}");
@@ -87,12 +89,28 @@ fn stats_and_volume_before_and_after_flush() {
 
         // Grouped by the selector's label names: app.
         let volume = get_json(&server, "/loki/api/v1/index/volume", &params(r#"{app=~".+"}"#));
-        assert_eq!(vector(&volume), [("app=api".into(), "35".into()), ("app=web".into(), "9".into())]);
+        assert_eq!(
+            vector(&volume),
+            [("app=api".into(), "35".into()), ("app=web".into(), "9".into()), ("app=solo".into(), "1".into())]
+        );
         assert_eq!(volume["data"]["result"][0]["value"][0], json!(BASE + 600));
+
+        // `{}` selects every stream; without targetLabels, whole label sets.
+        let volume = get_json(&server, "/loki/api/v1/index/volume", &params("{}"));
+        assert_eq!(
+            vector(&volume),
+            [
+                ("app=api,env=prod".into(), "30".into()),
+                ("app=web,env=prod".into(), "9".into()),
+                ("app=api,env=dev".into(), "5".into()),
+                ("app=solo".into(), "1".into()),
+            ]
+        );
 
         let mut by_env = params(r#"{app=~".+"}"#);
         by_env.push(("targetLabels", "env"));
         let volume = get_json(&server, "/loki/api/v1/index/volume", &by_env);
+        // solo has no env label: left out, as Loki adds env=~".+" to the selector.
         assert_eq!(vector(&volume), [("env=prod".into(), "39".into()), ("env=dev".into(), "5".into())]);
 
         let mut by_name = params(r#"{app=~".+"}"#);
@@ -130,10 +148,11 @@ fn index_requests_refuse_bad_input() {
         ("/loki/api/v1/index/stats", vec![]),
         ("/loki/api/v1/index/stats", vec![("query", r#"{app="x"} |= "y""#)]),
         ("/loki/api/v1/index/volume", vec![("query", r#"{app="x"}"#), ("aggregateBy", "pods")]),
-        ("/loki/api/v1/index/volume", vec![("query", r#"{app="x"}"#), ("limit", "0")]),
+        ("/loki/api/v1/index/volume", vec![("query", r#"{app="x"}"#), ("limit", "-1")]),
         ("/loki/api/v1/index/volume_range", vec![("query", r#"{app="x"}"#), ("step", "-1s")]),
         ("/loki/api/v1/format_query", vec![("query", "{app=")]),
         ("/loki/api/v1/patterns", vec![]),
+        ("/loki/api/v1/patterns", vec![("query", r#"{app="x"} |= "y""#)]),
     ] {
         let (status, text) = get(&server, path, &params);
         assert_eq!(status, 400, "{path} {params:?}: {text}");
@@ -152,6 +171,11 @@ fn format_query_and_patterns() {
     );
     assert_eq!(formatted["status"], "success");
     assert_eq!(formatted["data"], r#"sum by (app) (rate({app="api"} |= "x" [5m]))"#);
+    let (status, text) = get(&server, "/loki/api/v1/format_query", &[("query", "{app=")]);
+    assert_eq!(status, 400);
+    let invalid: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(invalid["status"], "invalid-query");
+    assert!(invalid["error"].as_str().unwrap().contains("parse error"), "{invalid}");
     let patterns = get_json(&server, "/loki/api/v1/patterns", &[("query", r#"{app="api"}"#)]);
     assert_eq!(patterns, json!({ "status": "success", "data": [] }));
 }

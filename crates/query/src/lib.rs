@@ -3,9 +3,11 @@
 //! which evaluates metric queries (range and vector aggregations, binary
 //! operators) on top of the same scans.
 
+pub mod control;
 pub mod engine;
 pub mod metric;
 pub mod pipeline;
 pub mod volume;
 
+pub use control::QueryControl;
 pub use pipeline::{Pipeline, PipelineError, Processed, line_token_hints};

@@ -21,6 +21,7 @@ pub fn bytes_per_step(
     tenant: &str,
     matchers: &[LabelMatcher],
     steps: &Steps,
+    control: &crate::QueryControl,
 ) -> Result<Vec<StreamVolume>, QueryError> {
     let expr = MetricExpr::Range(RangeAggregation {
         op: RangeOp::BytesOverTime,
@@ -38,6 +39,7 @@ pub fn bytes_per_step(
         expr: &expr,
         steps: *steps,
         max_series: MAX_VOLUME_STREAMS,
+        control,
     };
     let result = run_metric_query(storage, &query)?;
     let series = match result.data {

@@ -60,7 +60,12 @@ impl IntoResponse for ApiError {
 impl From<strata_query::engine::QueryError> for ApiError {
     fn from(err: strata_query::engine::QueryError) -> ApiError {
         match err {
-            strata_query::engine::QueryError::BadQuery(message) => ApiError::bad_request(message),
+            strata_query::engine::QueryError::BadQuery(message)
+            | strata_query::engine::QueryError::Limit(message) => ApiError::bad_request(message),
+            // Nginx's "client closed request": nobody reads it, the logs do.
+            strata_query::engine::QueryError::Cancelled => {
+                ApiError::with_status(499, "the client closed the request")
+            }
             other => ApiError::internal(other.to_string()),
         }
     }

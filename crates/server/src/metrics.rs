@@ -19,6 +19,8 @@ pub struct Metrics {
     pub tails: AtomicU64,
     /// Pushes that tails fell too far behind to receive.
     pub tail_dropped_pushes: AtomicU64,
+    /// Queries stopped because their client went away.
+    pub queries_cancelled: AtomicU64,
     queries: AtomicU64,
     query_failures: AtomicU64,
     query_seconds_micros: AtomicU64,
@@ -74,6 +76,11 @@ impl Metrics {
             "strata_rejected_entries_total",
             "Streams or entries refused by validation.",
             self.rejected_entries.load(Relaxed),
+        );
+        counter(
+            "strata_queries_cancelled_total",
+            "Queries stopped because their client went away.",
+            self.queries_cancelled.load(Relaxed),
         );
         counter(
             "strata_tail_dropped_pushes_total",

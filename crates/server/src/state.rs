@@ -10,6 +10,13 @@ pub struct QueryLimits {
     pub max_entries: usize,
     /// Longest time range of a query, in nanoseconds (Loki: max_query_length; 0 = none).
     pub max_query_length_ns: i64,
+    /// Most series a metric query may answer with (Loki: max_query_series).
+    pub max_series: usize,
+    /// Longest a query may run (Loki: query_timeout); None: no limit.
+    pub timeout: Option<std::time::Duration>,
+    /// Most uncompressed line bytes a query may select, estimated from the
+    /// block index before it runs (Loki: max_query_bytes_read; 0 = none).
+    pub max_bytes_read: u64,
 }
 
 impl Default for QueryLimits {
@@ -17,6 +24,9 @@ impl Default for QueryLimits {
         QueryLimits {
             max_entries: 5000,
             max_query_length_ns: 30 * 24 * 3_600_000_000_000 + 3_600_000_000_000,
+            max_series: 500,
+            timeout: Some(std::time::Duration::from_secs(60)),
+            max_bytes_read: 0,
         }
     }
 }

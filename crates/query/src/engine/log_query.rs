@@ -27,6 +27,8 @@ pub struct LogQuery<'a> {
     /// Most entries returned, over all streams.
     pub limit: usize,
     pub direction: Direction,
+    /// Stops the query on timeout or cancellation.
+    pub control: &'a crate::QueryControl,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +38,12 @@ pub enum QueryError {
     BadQuery(String),
     #[error("cannot read storage: {0}")]
     Storage(#[from] strata_storage::StorageError),
+    /// A server limit stopped the query (the message names the limit).
+    #[error("{0}")]
+    Limit(String),
+    /// The client went away.
+    #[error("the query was cancelled")]
+    Cancelled,
 }
 
 /// One entry of a result stream.
@@ -100,6 +108,9 @@ pub fn run_log_query(
     let collector = Mutex::new(Collector::new(query.limit, backward));
     let counters = Counters::default();
     let visit = |block: &RowBlock| -> ControlFlow<()> {
+        if query.control.stopped() {
+            return ControlFlow::Break(());
+        }
         scan_block(
             block,
             &pipeline,
@@ -123,6 +134,7 @@ pub fn run_log_query(
         counters
             .bytes_decompressed
             .fetch_add(scan.bytes_decompressed, Relaxed);
+        query.control.check()?;
     }
     let entries = collector
         .into_inner()

@@ -134,7 +134,7 @@ proptest! {
         storage.merge().unwrap();
         for (query_index, start, length, limit, backward) in queries {
             let expr = strata_logql::parse_log_expr(QUERIES[query_index]).unwrap();
-            let query = LogQuery { tenant: "fake", expr: &expr, start_ns: start, end_ns: start + length, limit, direction: if backward { Direction::Backward } else { Direction::Forward } };
+            let query = LogQuery { tenant: "fake", expr: &expr, start_ns: start, end_ns: start + length, limit, direction: if backward { Direction::Backward } else { Direction::Forward }, control: &crate::QueryControl::unlimited() };
             let expected = naive(&all, &query);
             let got = run_log_query(&storage, &query).unwrap();
             prop_assert_eq!(flatten(&got), expected, "query {} [{}, {}) limit {} backward {}", QUERIES[query_index], start, start + length, limit, backward);
@@ -164,6 +164,7 @@ fn count(storage: &Storage, query: &str, limit: usize) -> usize {
         end_ns: 100,
         limit,
         direction: Direction::Backward,
+        control: &crate::QueryControl::unlimited(),
     };
     run_log_query(storage, &query)
         .unwrap()

@@ -19,7 +19,7 @@
 //! let entries = (1..=3).map(|s| Entry::new(s * 1_000_000_000, "GET /")).collect();
 //! storage.append("fake", &[PushStream { labels, entries }]).unwrap();
 //! let strata_logql::Expr::Metric(expr) = strata_logql::parse_expr(r#"count_over_time({job="api"}[10s])"#).unwrap() else { panic!() };
-//! let query = MetricQuery { tenant: "fake", expr: &expr, steps: Steps::instant(5_000_000_000), max_series: 500 };
+//! let query = MetricQuery { tenant: "fake", expr: &expr, steps: Steps::instant(5_000_000_000), max_series: 500, control: &strata_query::QueryControl::unlimited() };
 //! let MetricData::Vector { samples, .. } = run_metric_query(&storage, &query).unwrap().data else { panic!() };
 //! assert_eq!(samples[0].1, 3.0);
 //! ```
@@ -51,6 +51,8 @@ pub struct MetricQuery<'a> {
     pub steps: Steps,
     /// Most series the answer may hold (Loki's `max_query_series`).
     pub max_series: usize,
+    /// Stops the query on timeout or cancellation.
+    pub control: &'a crate::QueryControl,
 }
 
 /// One series of a range query's answer.
@@ -87,6 +89,7 @@ pub(crate) struct Context<'a> {
     pub tenant: &'a str,
     pub steps: Steps,
     pub stats: QueryStats,
+    pub control: &'a crate::QueryControl,
 }
 
 /// Runs a metric query. Blocking and CPU-heavy: call it off the async runtime.
@@ -101,6 +104,7 @@ pub fn run_metric_query(
         tenant: query.tenant,
         steps: query.steps,
         stats: QueryStats::default(),
+        control: query.control,
     };
     let value = evaluate(&mut ctx, query.expr)?;
     let series_count = match &value {

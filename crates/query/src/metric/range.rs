@@ -81,6 +81,7 @@ pub(crate) fn evaluate(
         value,
         groupings,
         timestamps_only,
+        control: ctx.control,
     };
     let range_seconds = aggregation.range_ns as f64 / 1e9;
     let unwrapped = value == SampleValue::Unwrapped;

@@ -53,6 +53,8 @@ pub(crate) struct ScanPlan<'a> {
     /// Ask the storage not to decompress lines (timestamps and structured
     /// metadata still come).
     pub timestamps_only: bool,
+    /// Stops the scan on timeout or cancellation.
+    pub control: &'a crate::QueryControl,
 }
 
 /// Series labels -> their buckets.
@@ -84,7 +86,13 @@ pub(crate) fn scan_series<S: BucketState>(
         bytes: AtomicU64::new(0),
         samples: AtomicU64::new(0),
     };
-    let scan = storage.scan(&request, &|block| visitor.visit(block))?;
+    let scan = storage.scan(&request, &|block| {
+        if plan.control.stopped() {
+            return ControlFlow::Break(());
+        }
+        visitor.visit(block)
+    })?;
+    plan.control.check()?;
     stats.blocks_total += scan.blocks_total;
     stats.blocks_scanned += scan.blocks_scanned;
     stats.blocks_pruned += scan.blocks_pruned_time + scan.blocks_pruned_bloom;

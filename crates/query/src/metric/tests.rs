@@ -59,6 +59,7 @@ pub(super) fn run(storage: &Storage, query: &str, steps: Steps) -> Result<Metric
         expr: &expr,
         steps,
         max_series: 1000,
+        control: &crate::QueryControl::unlimited(),
     };
     run_metric_query(storage, &query).map(|result| result.data)
 }
@@ -478,6 +479,7 @@ fn result_series_limit() {
         expr: &expr,
         steps: Steps::instant(30 * S),
         max_series: 1,
+        control: &crate::QueryControl::unlimited(),
     };
     let err = run_metric_query(&storage, &query).err().unwrap();
     assert_eq!(
@@ -594,6 +596,7 @@ fn timestamps_only_scans_keep_metadata_in_series() {
         value: SampleValue::One,
         groupings: vec![&by_zone],
         timestamps_only: true,
+        control: &crate::QueryControl::unlimited(),
     };
     let mut stats = QueryStats::default();
     let table = scan_series::<SumCount>(&storage, &plan, &mut stats).unwrap();

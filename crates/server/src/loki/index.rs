@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::LokiRequest;
 use super::labels::{range, selector_matchers};
+use super::response::sample_time;
 use crate::params::Params;
 use crate::{ApiError, AppState};
 use axum::Json;
@@ -22,6 +23,14 @@ fn selector(params: &Params) -> Result<Vec<LabelMatcher>, ApiError> {
         .get("query")
         .ok_or_else(|| ApiError::bad_request("missing parameter \"query\""))?;
     selector_matchers(text)
+}
+
+/// The selector of a volume request, where `{}` selects every stream.
+fn volume_selector(params: &Params) -> Result<Vec<LabelMatcher>, ApiError> {
+    match params.get("query").map(str::trim) {
+        Some("{}") => Ok(Vec::new()),
+        _ => selector(params),
+    }
 }
 
 async fn summaries(
@@ -62,8 +71,12 @@ pub async fn stats(
 
 /// How volume requests group streams.
 struct VolumeGrouping {
-    /// Label names a result series keeps; None: the whole stream.
-    names: Option<Vec<String>>,
+    /// `targetLabels`: the label names series keep; a stream lacking one of
+    /// them is left out (Loki adds `name=~".+"` to the selector for each).
+    target: Option<Vec<String>>,
+    /// The label names the selector matches on: what series keep without
+    /// `targetLabels` (all labels when empty).
+    selector_names: Vec<String>,
     /// `aggregateBy=labels`: one series per label name, not per value set.
     by_label_name: bool,
     limit: usize,
@@ -71,19 +84,20 @@ struct VolumeGrouping {
 
 fn volume_grouping(params: &Params, matchers: &[LabelMatcher]) -> Result<VolumeGrouping, ApiError> {
     let limit = match params.get("limit") {
-        Some(text) => text.parse::<usize>().ok().filter(|&limit| limit > 0).ok_or_else(|| {
+        // Loki resets 0 to the default.
+        Some("0") | None => DEFAULT_VOLUME_LIMIT,
+        Some(text) => text.parse::<usize>().map_err(|_| {
             ApiError::bad_request(format!(
                 "invalid parameter \"limit\": {text:?} is not a positive integer"
             ))
         })?,
-        None => DEFAULT_VOLUME_LIMIT,
     };
     let by_label_name = match params.get("aggregateBy") {
-        None | Some("series") => false,
+        None | Some("" | "series") => false,
         Some("labels") => true,
         Some(other) => {
             return Err(ApiError::bad_request(format!(
-                "invalid parameter \"aggregateBy\": {other:?} is not series or labels"
+                "invalid aggregation option: aggregateBy={other:?} is not series or labels"
             )));
         }
     };
@@ -97,18 +111,12 @@ fn volume_grouping(params: &Params, matchers: &[LabelMatcher]) -> Result<VolumeG
                 .collect()
         })
         .unwrap_or_default();
-    // Without targetLabels, Loki groups by the label names the selector
-    // matches on (all labels when it matches on none).
-    let names = if !target.is_empty() {
-        Some(target)
-    } else {
-        let mut names: Vec<String> = matchers.iter().map(|m| m.name.clone()).collect();
-        names.sort();
-        names.dedup();
-        (!names.is_empty()).then_some(names)
-    };
+    let mut selector_names: Vec<String> = matchers.iter().map(|m| m.name.clone()).collect();
+    selector_names.sort();
+    selector_names.dedup();
     Ok(VolumeGrouping {
-        names,
+        target: (!target.is_empty()).then_some(target),
+        selector_names,
         by_label_name,
         limit,
     })
@@ -116,14 +124,20 @@ fn volume_grouping(params: &Params, matchers: &[LabelMatcher]) -> Result<VolumeG
 
 /// The series keys a stream's volume goes to.
 fn volume_keys(grouping: &VolumeGrouping, labels: &Labels) -> Vec<Vec<(String, String)>> {
+    if let Some(target) = &grouping.target
+        && target.iter().any(|name| labels.get(name).is_none())
+    {
+        return Vec::new();
+    }
+    let names: Option<&Vec<String>> = match (&grouping.target, grouping.by_label_name) {
+        (Some(target), _) => Some(target),
+        // aggregateBy=labels without targets counts every label name.
+        (None, true) => None,
+        (None, false) => (!grouping.selector_names.is_empty()).then_some(&grouping.selector_names),
+    };
     let kept: Vec<(String, String)> = labels
         .iter()
-        .filter(|(name, _)| {
-            grouping
-                .names
-                .as_ref()
-                .is_none_or(|names| names.iter().any(|kept| kept == name))
-        })
+        .filter(|(name, _)| names.is_none_or(|names| names.iter().any(|kept| kept == name)))
         .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect();
     if grouping.by_label_name {
@@ -152,15 +166,6 @@ fn metric_object(key: &[(String, String)]) -> Value {
     )
 }
 
-/// Seconds as Loki writes sample times: a number, with a fraction when needed.
-fn sample_time(ns: i64) -> Value {
-    if ns % 1_000_000_000 == 0 {
-        json!(ns / 1_000_000_000)
-    } else {
-        json!(ns as f64 / 1e9)
-    }
-}
-
 /// `GET|POST /loki/api/v1/index/volume`: uncompressed line bytes per series
 /// over the range, as a vector at `end`, from the block index.
 pub async fn volume(
@@ -169,7 +174,7 @@ pub async fn volume(
 ) -> Result<Json<Value>, ApiError> {
     let LokiRequest { tenant, params, .. } = request;
     let (start, end) = range(&params)?;
-    let matchers = selector(&params)?;
+    let matchers = volume_selector(&params)?;
     let grouping = volume_grouping(&params, &matchers)?;
     let found = summaries(&state, tenant, matchers, start, end).await?;
     let mut volumes: BTreeMap<Vec<(String, String)>, u64> = BTreeMap::new();
@@ -198,7 +203,7 @@ pub async fn volume_range(
 ) -> Result<Json<Value>, ApiError> {
     let LokiRequest { tenant, params, .. } = request;
     let (start, end) = range(&params)?;
-    let matchers = selector(&params)?;
+    let matchers = volume_selector(&params)?;
     let grouping = volume_grouping(&params, &matchers)?;
     let step = params.duration(
         "step",
@@ -207,10 +212,13 @@ pub async fn volume_range(
     let steps = strata_query::metric::Steps::range(start, end, step).map_err(ApiError::bad_request)?;
     let storage = state.storage.clone();
     let scan_matchers = matchers.clone();
+    let control = strata_query::QueryControl::new(state.limits.query.timeout);
+    let cancel = control.cancel_on_drop();
     let series = tokio::task::spawn_blocking(move || {
-        strata_query::volume::bytes_per_step(&storage, &tenant, &scan_matchers, &steps)
+        strata_query::volume::bytes_per_step(&storage, &tenant, &scan_matchers, &steps, &control)
     })
     .await??;
+    cancel.disarm();
     // Group the streams' series, keep the largest by total volume.
     let mut grouped: BTreeMap<Vec<(String, String)>, BTreeMap<i64, u64>> = BTreeMap::new();
     for (labels, points) in &series {
@@ -225,19 +233,26 @@ pub async fn volume_range(
         .iter()
         .map(|(key, points)| (key.clone(), points.values().sum()))
         .collect();
-    let result: Vec<Value> = top(totals, grouping.limit)
+    let top = top(totals, grouping.limit);
+    // As Loki: a matrix when some series has more than one point, else a vector.
+    let matrix = top.iter().any(|(key, _)| grouped[key].len() > 1);
+    let result: Vec<Value> = top
         .into_iter()
         .map(|(key, _)| {
-            let values: Vec<Value> = grouped[&key]
+            let mut values = grouped[&key]
                 .iter()
-                .map(|(&ts, bytes)| json!([sample_time(ts), bytes.to_string()]))
-                .collect();
-            json!({ "metric": metric_object(&key), "values": values })
+                .map(|(&ts, bytes)| json!([sample_time(ts), bytes.to_string()]));
+            if matrix {
+                json!({ "metric": metric_object(&key), "values": values.collect::<Vec<Value>>() })
+            } else {
+                json!({ "metric": metric_object(&key), "value": values.next() })
+            }
         })
         .collect();
+    let result_type = if matrix { "matrix" } else { "vector" };
     Ok(Json(json!({
         "status": "success",
-        "data": { "resultType": "matrix", "result": result },
+        "data": { "resultType": result_type, "result": result },
     })))
 }
 
@@ -245,9 +260,10 @@ pub async fn volume_range(
 mod tests {
     use super::*;
 
-    fn grouping(names: Option<&[&str]>, by_label_name: bool) -> VolumeGrouping {
+    fn grouping(target: Option<&[&str]>, selector: &[&str], by_label_name: bool) -> VolumeGrouping {
         VolumeGrouping {
-            names: names.map(|names| names.iter().map(|n| n.to_string()).collect()),
+            target: target.map(|names| names.iter().map(|n| n.to_string()).collect()),
+            selector_names: selector.iter().map(|n| n.to_string()).collect(),
             by_label_name,
             limit: 10,
         }
@@ -258,18 +274,26 @@ mod tests {
         let labels = Labels::parse(r#"{app="api", env="prod", pod="p1"}"#).unwrap();
         let pair = |n: &str, v: &str| (n.to_string(), v.to_string());
         assert_eq!(
-            volume_keys(&grouping(Some(&["app", "env"]), false), &labels),
+            volume_keys(&grouping(Some(&["app", "env"]), &["pod"], false), &labels),
             [vec![pair("app", "api"), pair("env", "prod")]]
         );
         assert_eq!(
-            volume_keys(&grouping(None, false), &labels),
+            volume_keys(&grouping(None, &["env"], false), &labels),
+            [vec![pair("env", "prod")]]
+        );
+        // `{}`: the whole stream.
+        assert_eq!(
+            volume_keys(&grouping(None, &[], false), &labels),
             [vec![pair("app", "api"), pair("env", "prod"), pair("pod", "p1")]]
         );
         assert_eq!(
-            volume_keys(&grouping(Some(&["app", "pod"]), true), &labels),
+            volume_keys(&grouping(Some(&["app", "pod"]), &["app"], true), &labels),
             [vec![pair("app", "")], vec![pair("pod", "")]]
         );
-        assert!(volume_keys(&grouping(Some(&["missing"]), false), &labels).is_empty());
+        // aggregateBy=labels without targets: every label name.
+        assert_eq!(volume_keys(&grouping(None, &["app"], true), &labels).len(), 3);
+        // A stream without one of the target labels is left out.
+        assert!(volume_keys(&grouping(Some(&["app", "missing"]), &[], false), &labels).is_empty());
     }
 
     #[test]

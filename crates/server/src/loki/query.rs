@@ -6,14 +6,64 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use std::time::Instant;
-use strata_logql::{Expr, MetricExpr};
+use strata_logql::{Expr, LogExpr, MetricExpr};
+use strata_model::LabelMatcher;
+use strata_query::QueryControl;
 use strata_query::engine::{Direction, LogQuery, run_log_query};
 use strata_query::metric::{MetricQuery, Steps, default_step_ns, run_metric_query};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 
-/// Most series a metric query may answer with (Loki's default `max_query_series`).
-const MAX_QUERY_SERIES: usize = 500;
+/// The stream selectors of every log query inside a metric query.
+fn selectors<'a>(expr: &'a MetricExpr, out: &mut Vec<&'a LogExpr>) {
+    match expr {
+        MetricExpr::Range(range) => out.push(&range.log),
+        MetricExpr::Vector(vector) => selectors(&vector.expr, out),
+        MetricExpr::Binary(binary) => {
+            selectors(&binary.lhs, out);
+            selectors(&binary.rhs, out);
+        }
+        MetricExpr::Neg(inner) => selectors(inner, out),
+        MetricExpr::LabelReplace(replace) => selectors(&replace.expr, out),
+        MetricExpr::Number(_) | MetricExpr::VectorLiteral(_) => {}
+    }
+}
+
+/// Refuses a query whose selectors pick more line bytes in `[start, end)`
+/// than `limits.max_bytes_read`, counted from the block index before any
+/// block is read (Loki's `max_query_bytes_read`).
+async fn check_bytes_read(
+    state: &AppState,
+    tenant: &str,
+    selectors: Vec<Vec<LabelMatcher>>,
+    start: i64,
+    end: i64,
+) -> Result<(), ApiError> {
+    let limit = state.limits.query.max_bytes_read;
+    if limit == 0 || selectors.is_empty() {
+        return Ok(());
+    }
+    let storage = state.storage.clone();
+    let tenant = tenant.to_string();
+    let bytes = tokio::task::spawn_blocking(move || -> Result<u64, strata_storage::StorageError> {
+        let mut bytes = 0;
+        for matchers in &selectors {
+            bytes += storage
+                .stream_summaries(&tenant, matchers, start, end)?
+                .iter()
+                .map(|summary| summary.bytes)
+                .sum::<u64>();
+        }
+        Ok(bytes)
+    })
+    .await??;
+    if bytes > limit {
+        return Err(ApiError::bad_request(format!(
+            "the query would read too many bytes (query: {bytes} bytes, limit: {limit} bytes, limits.max_query_bytes_read); narrow its time range or selector"
+        )));
+    }
+    Ok(())
+}
 
 /// The parameters every query endpoint reads: `limit` and `direction`.
 struct Common {
@@ -116,7 +166,12 @@ async fn query_range_inner(
         }
     };
     let categorize = categorize_labels(&headers);
+    check_bytes_read(state, &tenant, vec![expr.matchers.clone()], start, end).await?;
     let storage = state.storage.clone();
+    let control = QueryControl::new(state.limits.query.timeout);
+    // Dropped with this future when the client goes away: stops the scan.
+    let cancel = control.cancel_on_drop();
+    let metrics = state.metrics.clone();
     let result = tokio::task::spawn_blocking(move || {
         let query = LogQuery {
             tenant: &tenant,
@@ -125,10 +180,12 @@ async fn query_range_inner(
             end_ns: end,
             limit,
             direction,
+            control: &control,
         };
-        run_log_query(&storage, &query)
+        count_cancelled(&metrics, run_log_query(&storage, &query))
     })
     .await??;
+    cancel.disarm();
     Ok(Json(log_query_response(
         &result,
         categorize,
@@ -143,17 +200,31 @@ async fn run_metric(
     expr: MetricExpr,
     steps: Steps,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    let mut logs = Vec::new();
+    selectors(&expr, &mut logs);
+    let last = steps.start_ns + steps.step_ns * (steps.count as i64 - 1);
+    // The widest window any range aggregation reads: bounded by the longest
+    // range plus offset before the first step.
+    let reach = logs_reach(&expr);
+    let matchers = logs.iter().map(|log| log.matchers.clone()).collect();
+    check_bytes_read(state, &tenant, matchers, steps.start_ns.saturating_sub(reach), last.saturating_add(1)).await?;
     let storage = state.storage.clone();
+    let limits = state.limits.query;
+    let control = QueryControl::new(limits.timeout);
+    let cancel = control.cancel_on_drop();
+    let metrics = state.metrics.clone();
     let result = tokio::task::spawn_blocking(move || {
         let query = MetricQuery {
             tenant: &tenant,
             expr: &expr,
             steps,
-            max_series: MAX_QUERY_SERIES,
+            max_series: limits.max_series,
+            control: &control,
         };
-        run_metric_query(&storage, &query)
+        count_cancelled(&metrics, run_metric_query(&storage, &query))
     })
     .await??;
+    cancel.disarm();
     Ok(Json(metric_response(&result)))
 }
 
@@ -187,6 +258,32 @@ async fn query_instant_inner(
             "log queries are not supported as an instant query type, please change your query to a range query type",
         )),
         Expr::Metric(expr) => run_metric(state, tenant, expr, Steps::instant(time)).await,
+    }
+}
+
+/// Counts a query its client abandoned.
+fn count_cancelled<T>(
+    metrics: &crate::Metrics,
+    result: Result<T, strata_query::engine::QueryError>,
+) -> Result<T, strata_query::engine::QueryError> {
+    if matches!(result, Err(strata_query::engine::QueryError::Cancelled)) {
+        metrics
+            .queries_cancelled
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::info!("query stopped: its client went away");
+    }
+    result
+}
+
+/// The longest range plus offset of the range aggregations in `expr`.
+fn logs_reach(expr: &MetricExpr) -> i64 {
+    match expr {
+        MetricExpr::Range(range) => range.range_ns.saturating_add(range.offset_ns.max(0)),
+        MetricExpr::Vector(vector) => logs_reach(&vector.expr),
+        MetricExpr::Binary(binary) => logs_reach(&binary.lhs).max(logs_reach(&binary.rhs)),
+        MetricExpr::Neg(inner) => logs_reach(inner),
+        MetricExpr::LabelReplace(replace) => logs_reach(&replace.expr),
+        MetricExpr::Number(_) | MetricExpr::VectorLiteral(_) => 0,
     }
 }
 

@@ -33,7 +33,9 @@ fn pairs_object(pairs: &[(String, String)]) -> Value {
 ///
 /// Plain: one result stream per full label set. With `categorize`, Loki's
 /// `categorize-labels` encoding: results grouped by the stored stream's
-/// labels, each value carrying `{"structuredMetadata":{..},"parsed":{..}}`.
+/// labels, each value carrying `{"structuredMetadata":{..},"parsed":{..}}`
+/// (`{}` when it has neither; the keys sort `encodingFlags` before `result`,
+/// which Grafana's parser needs).
 /// With `categorize`, entries of one stored stream come from several result
 /// streams, so they are merged back into the query's time order (`backward`:
 /// newest first).
@@ -61,11 +63,9 @@ pub(crate) fn log_query_response(
                 if !entry.parsed.is_empty() {
                     categories.insert("parsed".to_string(), pairs_object(&entry.parsed));
                 }
-                let value = if categories.is_empty() {
-                    json!([entry.ts_ns.to_string(), entry.line])
-                } else {
-                    json!([entry.ts_ns.to_string(), entry.line, categories])
-                };
+                // Always three elements: Grafana's parser of this encoding
+                // requires the object, empty or not.
+                let value = json!([entry.ts_ns.to_string(), entry.line, categories]);
                 values.push((entry.ts_ns, value));
             }
         }

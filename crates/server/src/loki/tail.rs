@@ -171,6 +171,7 @@ async fn run_tail(
     let storage = state.storage.clone();
     let (history_tenant, history_expr) = (tenant.clone(), expr.clone());
     let now = now_ns();
+    let control = strata_query::QueryControl::new(state.limits.query.timeout);
     let history = tokio::task::spawn_blocking(move || {
         run_log_query(
             &storage,
@@ -181,6 +182,7 @@ async fn run_tail(
                 end_ns: now.saturating_add(1),
                 limit,
                 direction: Direction::Backward,
+                control: &control,
             },
         )
     })
