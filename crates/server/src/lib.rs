@@ -69,6 +69,19 @@ pub fn router(state: AppState) -> Router {
             get(loki::index::volume_range).post(loki::index::volume_range),
         )
         .route(
+            "/loki/api/v1/detected_labels",
+            get(loki::detected::detected_labels).post(loki::detected::detected_labels),
+        )
+        .route(
+            "/loki/api/v1/detected_fields",
+            get(loki::detected::detected_fields).post(loki::detected::detected_fields),
+        )
+        .route(
+            "/loki/api/v1/detected_field/{name}/values",
+            get(loki::detected::detected_field_values)
+                .post(loki::detected::detected_field_values),
+        )
+        .route(
             "/loki/api/v1/format_query",
             get(loki::meta::format_query).post(loki::meta::format_query),
         )

@@ -1,6 +1,7 @@
 //! Loki's HTTP API: push, queries, labels and series, with Loki's parameters,
 //! defaults and JSON shapes.
 
+pub mod detected;
 pub mod index;
 pub mod labels;
 pub mod meta;
