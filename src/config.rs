@@ -58,6 +58,8 @@ pub struct LimitsSection {
     pub query_timeout: Option<String>,
     /// Most uncompressed line bytes a query may select; `0` disables the limit.
     pub max_query_bytes_read: Option<u64>,
+    /// Most live tails open at once.
+    pub max_concurrent_tail_requests: Option<usize>,
 }
 
 impl Config {
@@ -154,6 +156,7 @@ impl Config {
         if let Some(bytes) = section.max_query_bytes_read {
             limits.query.max_bytes_read = bytes;
         }
+        set(&mut limits.query.max_tails, section.max_concurrent_tail_requests);
         Ok(limits)
     }
 }

@@ -151,6 +151,31 @@ fn tail_refuses_bad_requests_with_400() {
 }
 
 #[test]
+fn tails_beyond_the_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), Some("limits:\n  max_concurrent_tail_requests: 2\n"));
+    let selector = format!("query={}", encode(r#"{app="api"}"#));
+    let mut open: Vec<Socket> = (0..2).map(|_| connect(&server, &selector).unwrap()).collect();
+    for socket in &mut open {
+        next_message(socket);
+    }
+    let (status, body) = connect(&server, &selector).expect_err("a third tail");
+    assert_eq!(status, 400);
+    assert!(body.contains("max_concurrent_tail_requests"), "{body}");
+    // Closing one frees its place.
+    let mut closed = open.pop().unwrap();
+    closed.close(None).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match connect(&server, &selector) {
+            Ok(_) => break,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(err) => panic!("the freed place was not given back: {err:?}"),
+        }
+    }
+}
+
+#[test]
 fn strata_tail_follows_like_tail_f() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), None);

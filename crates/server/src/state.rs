@@ -17,6 +17,8 @@ pub struct QueryLimits {
     /// Most uncompressed line bytes a query may select, estimated from the
     /// block index before it runs (Loki: max_query_bytes_read; 0 = none).
     pub max_bytes_read: u64,
+    /// Most live tails open at once (Loki: max_concurrent_tail_requests).
+    pub max_tails: usize,
 }
 
 impl Default for QueryLimits {
@@ -27,6 +29,7 @@ impl Default for QueryLimits {
             max_series: 500,
             timeout: Some(std::time::Duration::from_secs(60)),
             max_bytes_read: 0,
+            max_tails: 10,
         }
     }
 }

@@ -112,13 +112,34 @@ pub async fn tail(
     request: LokiRequest,
 ) -> Result<Response, ApiError> {
     let params = tail_params(&state, request)?;
+    let limit = state.limits.query.max_tails as u64;
+    if let Err(open) = state
+        .metrics
+        .tails
+        .fetch_update(Relaxed, Relaxed, |open| (open < limit).then_some(open + 1))
+    {
+        return Err(ApiError::bad_request(format!(
+            "max concurrent tail requests limit exceeded, count > limit ({} > {limit}, limits.max_concurrent_tail_requests)",
+            open + 1
+        )));
+    }
+    // Gives the place back however the tail ends, even if the upgrade fails.
+    let slot = TailSlot(state.metrics.clone());
     // Subscribe before the history is read, so no push falls between them.
     let live = state.tail.subscribe();
-    state.metrics.tails.fetch_add(1, Relaxed);
     Ok(upgrade.on_upgrade(move |socket| async move {
         run_tail(&state, socket, params, live).await;
-        state.metrics.tails.fetch_sub(1, Relaxed);
+        drop(slot);
     }))
+}
+
+/// One open tail, counted in `Metrics::tails` while it lives.
+struct TailSlot(Arc<crate::Metrics>);
+
+impl Drop for TailSlot {
+    fn drop(&mut self) {
+        self.0.tails.fetch_sub(1, Relaxed);
+    }
 }
 
 /// Entries of one message, grouped by label set.
