@@ -166,6 +166,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_effective_config_reads_back_to_itself() {
+        let file: Config = serde_saphyr::from_str(
+            "storage:\n  fsync: never\n  flush_max_age: 90s\nlimits:\n  query_timeout: 0\n  max_query_series: 7\n",
+        )
+        .unwrap();
+        let storage = file.storage_config(PathBuf::from("/srv/strata")).unwrap();
+        let limits = file.server_limits().unwrap();
+        let effective = Effective {
+            data_dir: Path::new("/srv/strata"),
+            listen: "0.0.0.0:3100",
+            log_level: "info",
+            storage: &storage,
+            limits: &limits,
+        };
+        let yaml = effective.yaml(None);
+        let again: Config = serde_saphyr::from_str(&yaml).unwrap();
+        assert_eq!(again.data_dir.as_deref(), Some(Path::new("/srv/strata")));
+        let again_storage = again.storage_config(PathBuf::from("/srv/strata")).unwrap();
+        assert_eq!(again_storage.fsync, storage.fsync);
+        assert_eq!(again_storage.flush_max_age, storage.flush_max_age);
+        assert_eq!(again_storage.block_max_bytes, storage.block_max_bytes);
+        assert_eq!(again.server_limits().unwrap(), limits);
+
+        let default_storage = Config::default().storage_config(PathBuf::from("./data")).unwrap();
+        let default_limits = Config::default().server_limits().unwrap();
+        let defaults = Effective {
+            data_dir: Path::new("./data"),
+            listen: "127.0.0.1:3100",
+            log_level: "info",
+            storage: &default_storage,
+            limits: &default_limits,
+        };
+        assert_eq!(
+            effective.yaml(Some(&defaults)),
+            "data_dir: \"/srv/strata\"\nlisten: \"0.0.0.0:3100\"\nstorage:\n  fsync: never\n  flush_max_age: 90s\nlimits:\n  max_query_series: 7\n  query_timeout: 0\n"
+        );
+    }
+
+    #[test]
     fn parses_a_full_file_and_refuses_unknown_keys() {
         let config: Config = serde_saphyr::from_str("data_dir: /tmp/x\nstorage:\n  fsync: never\n  flush_max_age: 5m\nlimits:\n  max_line_bytes: 1000\n  max_query_length: 24h\n").unwrap();
         let storage = config.storage_config(PathBuf::from("/tmp/x")).unwrap();
@@ -186,5 +225,98 @@ mod tests {
             .storage_config(PathBuf::new())
             .is_err()
         );
+    }
+}
+
+/// What the server runs with, every key filled in: the answer of `GET /config`.
+pub struct Effective<'a> {
+    pub data_dir: &'a Path,
+    pub listen: &'a str,
+    pub log_level: &'a str,
+    pub storage: &'a strata_storage::StorageConfig,
+    pub limits: &'a strata_server::ServerLimits,
+}
+
+/// A duration as the config file writes them (`90s`, `1h`; `0` for none).
+fn duration_text(duration: Option<std::time::Duration>) -> String {
+    match duration {
+        None => "0".to_string(),
+        Some(duration) if duration.as_secs() % 3600 == 0 && duration.as_secs() > 0 => {
+            format!("{}h", duration.as_secs() / 3600)
+        }
+        Some(duration) if duration.subsec_nanos() == 0 => format!("{}s", duration.as_secs()),
+        Some(duration) => format!("{}ns", duration.as_nanos()),
+    }
+}
+
+impl Effective<'_> {
+    /// (section, key, value) for every setting; section "" for top-level keys.
+    fn entries(&self) -> Vec<(&'static str, &'static str, String)> {
+        let storage = self.storage;
+        let ingest = &self.limits.ingest;
+        let query = &self.limits.query;
+        let quote = |text: &str| format!("{text:?}");
+        vec![
+            ("", "data_dir", quote(&self.data_dir.display().to_string())),
+            ("", "listen", quote(self.listen)),
+            ("", "log_level", quote(self.log_level)),
+            (
+                "storage",
+                "fsync",
+                match storage.fsync {
+                    strata_storage::FsyncPolicy::Always => "always".into(),
+                    strata_storage::FsyncPolicy::Never => "never".into(),
+                },
+            ),
+            ("storage", "wal_segment_bytes", storage.wal_segment_bytes.to_string()),
+            ("storage", "flush_max_head_bytes", storage.flush_max_head_bytes.to_string()),
+            ("storage", "flush_max_age", duration_text(Some(storage.flush_max_age))),
+            ("storage", "block_max_rows", storage.block_max_rows.to_string()),
+            ("storage", "block_max_bytes", storage.block_max_bytes.to_string()),
+            ("storage", "merge_min_parts", storage.merge_min_parts.to_string()),
+            ("storage", "zstd_level", storage.zstd_level.to_string()),
+            ("limits", "max_request_bytes", ingest.max_request_bytes.to_string()),
+            ("limits", "max_line_bytes", ingest.max_line_bytes.to_string()),
+            ("limits", "max_metadata_bytes", ingest.max_metadata_bytes.to_string()),
+            ("limits", "max_metadata_entries", ingest.max_metadata_entries.to_string()),
+            ("limits", "max_labels_per_stream", ingest.labels.max_labels.to_string()),
+            ("limits", "max_label_name_length", ingest.labels.max_name_len.to_string()),
+            ("limits", "max_label_value_length", ingest.labels.max_value_len.to_string()),
+            ("limits", "max_entries_per_query", query.max_entries.to_string()),
+            (
+                "limits",
+                "max_query_length",
+                duration_text(
+                    (query.max_query_length_ns > 0)
+                        .then(|| std::time::Duration::from_nanos(query.max_query_length_ns as u64)),
+                ),
+            ),
+            ("limits", "max_query_series", query.max_series.to_string()),
+            ("limits", "query_timeout", duration_text(query.timeout)),
+            ("limits", "max_query_bytes_read", query.max_bytes_read.to_string()),
+            ("limits", "max_concurrent_tail_requests", query.max_tails.to_string()),
+        ]
+    }
+
+    /// The settings as a config file (it reads back to the same settings).
+    /// With `defaults`, only those that differ from them (Loki's `mode=diff`).
+    pub fn yaml(&self, defaults: Option<&Effective<'_>>) -> String {
+        let skip: Vec<(&str, &str, String)> = defaults.map(|d| d.entries()).unwrap_or_default();
+        let mut out = String::new();
+        let mut section = "";
+        for entry in self.entries() {
+            if skip.contains(&entry) {
+                continue;
+            }
+            let (entry_section, key, value) = entry;
+            if entry_section != section {
+                out.push_str(entry_section);
+                out.push_str(":\n");
+                section = entry_section;
+            }
+            let indent = if section.is_empty() { "" } else { "  " };
+            out.push_str(&format!("{indent}{key}: {value}\n"));
+        }
+        out
     }
 }

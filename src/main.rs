@@ -72,7 +72,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .or_else(|| config.log_level.clone())
         .unwrap_or_else(|| "info".to_string());
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&filter))
         .with_writer(std::io::stderr)
         .init();
     let data_dir = args
@@ -85,6 +85,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| "127.0.0.1:3100".to_string());
     let storage_config = config.storage_config(data_dir.clone())?;
     let limits = config.server_limits()?;
+    let config_pages = config_pages(&data_dir, &listen, &filter, &storage_config, &limits)?;
     let storage = Arc::new(
         strata_storage::Storage::open(storage_config)
             .with_context(|| format!("cannot open data directory {}", data_dir.display()))?,
@@ -103,13 +104,45 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // Tests and scripts read the bound address from this line.
         println!("listening on http://{address}");
         tokio::spawn(release_freed_memory());
-        let state = strata_server::AppState::new(storage.clone(), limits);
+        let state = strata_server::AppState::new(storage.clone(), limits).with_config(config_pages);
         strata_server::serve(listener, state)
             .await
             .context("server failed")
     })?;
     drop(background);
     Ok(())
+}
+
+/// What `GET /config` serves: the settings in use, the defaults, the difference.
+fn config_pages(
+    data_dir: &std::path::Path,
+    listen: &str,
+    log_level: &str,
+    storage: &strata_storage::StorageConfig,
+    limits: &strata_server::ServerLimits,
+) -> anyhow::Result<strata_server::ConfigPages> {
+    let default_dir = PathBuf::from("./data");
+    let default_storage = config::Config::default().storage_config(default_dir.clone())?;
+    let default_limits = config::Config::default().server_limits()?;
+    let defaults = config::Effective {
+        data_dir: &default_dir,
+        listen: "127.0.0.1:3100",
+        log_level: "info",
+        storage: &default_storage,
+        limits: &default_limits,
+    };
+    let effective = config::Effective {
+        data_dir,
+        listen,
+        log_level,
+        storage,
+        limits,
+    };
+    Ok(strata_server::ConfigPages {
+        effective: effective.yaml(None),
+        defaults: defaults.yaml(None),
+        diff: effective.yaml(Some(&defaults)),
+    })
 }
 
 /// Caps glibc's malloc arenas at two before any thread starts. By default

@@ -6,6 +6,30 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
+/// `GET /config`: the running configuration as YAML, in the config file's
+/// format; `?mode=defaults` the defaults, `?mode=diff` what differs from
+/// them (Loki's modes).
+pub async fn config(
+    State(state): State<AppState>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<impl IntoResponse, ApiError> {
+    let pages = &state.config;
+    let body = match query.get("mode").map(String::as_str) {
+        None | Some("") => pages.effective.clone(),
+        Some("defaults") => pages.defaults.clone(),
+        Some("diff") => pages.diff.clone(),
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid parameter \"mode\": {other:?} is not diff or defaults"
+            )));
+        }
+    };
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    ))
+}
+
 /// `GET /ready`: the storage is open once the server listens.
 pub async fn ready() -> &'static str {
     "ready\n"

@@ -16,7 +16,7 @@ mod state;
 pub use error::ApiError;
 pub use metrics::Metrics;
 pub use params::{parse_duration, parse_loki_time};
-pub use state::{AppState, QueryLimits, ServerLimits};
+pub use state::{AppState, ConfigPages, QueryLimits, ServerLimits};
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
         .route("/loki/api/v1/tail", get(loki::tail::tail))
         .route("/api/prom/tail", get(loki::tail::tail))
         .route("/loki/api/v1/status/buildinfo", get(admin::buildinfo))
+        .route("/config", get(admin::config))
         .route("/ready", get(admin::ready))
         .route("/flush", post(admin::flush))
         .route("/metrics", get(admin::metrics))

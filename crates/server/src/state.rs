@@ -49,6 +49,17 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Every acknowledged push, offered to the live tails.
     pub tail: tokio::sync::broadcast::Sender<Arc<crate::loki::tail::TailBatch>>,
+    /// What `GET /config` answers.
+    pub config: Arc<ConfigPages>,
+}
+
+/// The running configuration as YAML, rendered by the binary that knows the
+/// file format: all settings, the defaults, and the settings that differ.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigPages {
+    pub effective: String,
+    pub defaults: String,
+    pub diff: String,
 }
 
 impl AppState {
@@ -58,6 +69,13 @@ impl AppState {
             limits,
             metrics: Arc::new(Metrics::default()),
             tail: crate::loki::tail::channel(),
+            config: Arc::new(ConfigPages::default()),
         }
+    }
+
+    /// The pages `GET /config` serves.
+    pub fn with_config(mut self, pages: ConfigPages) -> AppState {
+        self.config = Arc::new(pages);
+        self
     }
 }
