@@ -156,75 +156,11 @@ impl Config {
         if let Some(bytes) = section.max_query_bytes_read {
             limits.query.max_bytes_read = bytes;
         }
-        set(&mut limits.query.max_tails, section.max_concurrent_tail_requests);
+        set(
+            &mut limits.query.max_tails,
+            section.max_concurrent_tail_requests,
+        );
         Ok(limits)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_effective_config_reads_back_to_itself() {
-        let file: Config = serde_saphyr::from_str(
-            "storage:\n  fsync: never\n  flush_max_age: 90s\nlimits:\n  query_timeout: 0\n  max_query_series: 7\n",
-        )
-        .unwrap();
-        let storage = file.storage_config(PathBuf::from("/srv/strata")).unwrap();
-        let limits = file.server_limits().unwrap();
-        let effective = Effective {
-            data_dir: Path::new("/srv/strata"),
-            listen: "0.0.0.0:3100",
-            log_level: "info",
-            storage: &storage,
-            limits: &limits,
-        };
-        let yaml = effective.yaml(None);
-        let again: Config = serde_saphyr::from_str(&yaml).unwrap();
-        assert_eq!(again.data_dir.as_deref(), Some(Path::new("/srv/strata")));
-        let again_storage = again.storage_config(PathBuf::from("/srv/strata")).unwrap();
-        assert_eq!(again_storage.fsync, storage.fsync);
-        assert_eq!(again_storage.flush_max_age, storage.flush_max_age);
-        assert_eq!(again_storage.block_max_bytes, storage.block_max_bytes);
-        assert_eq!(again.server_limits().unwrap(), limits);
-
-        let default_storage = Config::default().storage_config(PathBuf::from("./data")).unwrap();
-        let default_limits = Config::default().server_limits().unwrap();
-        let defaults = Effective {
-            data_dir: Path::new("./data"),
-            listen: "127.0.0.1:3100",
-            log_level: "info",
-            storage: &default_storage,
-            limits: &default_limits,
-        };
-        assert_eq!(
-            effective.yaml(Some(&defaults)),
-            "data_dir: \"/srv/strata\"\nlisten: \"0.0.0.0:3100\"\nstorage:\n  fsync: never\n  flush_max_age: 90s\nlimits:\n  max_query_series: 7\n  query_timeout: 0\n"
-        );
-    }
-
-    #[test]
-    fn parses_a_full_file_and_refuses_unknown_keys() {
-        let config: Config = serde_saphyr::from_str("data_dir: /tmp/x\nstorage:\n  fsync: never\n  flush_max_age: 5m\nlimits:\n  max_line_bytes: 1000\n  max_query_length: 24h\n").unwrap();
-        let storage = config.storage_config(PathBuf::from("/tmp/x")).unwrap();
-        assert_eq!(storage.flush_max_age, std::time::Duration::from_secs(300));
-        assert_eq!(config.server_limits().unwrap().ingest.max_line_bytes, 1000);
-        let err = serde_saphyr::from_str::<Config>("storage:\n  fsnc: never\n")
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("fsnc"), "{err}");
-        assert!(
-            Config {
-                storage: StorageSection {
-                    fsync: Some("sometimes".into()),
-                    ..Default::default()
-                },
-                ..Default::default()
-            }
-            .storage_config(PathBuf::new())
-            .is_err()
-        );
     }
 }
 
@@ -268,21 +204,77 @@ impl Effective<'_> {
                     strata_storage::FsyncPolicy::Never => "never".into(),
                 },
             ),
-            ("storage", "wal_segment_bytes", storage.wal_segment_bytes.to_string()),
-            ("storage", "flush_max_head_bytes", storage.flush_max_head_bytes.to_string()),
-            ("storage", "flush_max_age", duration_text(Some(storage.flush_max_age))),
-            ("storage", "block_max_rows", storage.block_max_rows.to_string()),
-            ("storage", "block_max_bytes", storage.block_max_bytes.to_string()),
-            ("storage", "merge_min_parts", storage.merge_min_parts.to_string()),
+            (
+                "storage",
+                "wal_segment_bytes",
+                storage.wal_segment_bytes.to_string(),
+            ),
+            (
+                "storage",
+                "flush_max_head_bytes",
+                storage.flush_max_head_bytes.to_string(),
+            ),
+            (
+                "storage",
+                "flush_max_age",
+                duration_text(Some(storage.flush_max_age)),
+            ),
+            (
+                "storage",
+                "block_max_rows",
+                storage.block_max_rows.to_string(),
+            ),
+            (
+                "storage",
+                "block_max_bytes",
+                storage.block_max_bytes.to_string(),
+            ),
+            (
+                "storage",
+                "merge_min_parts",
+                storage.merge_min_parts.to_string(),
+            ),
             ("storage", "zstd_level", storage.zstd_level.to_string()),
-            ("limits", "max_request_bytes", ingest.max_request_bytes.to_string()),
-            ("limits", "max_line_bytes", ingest.max_line_bytes.to_string()),
-            ("limits", "max_metadata_bytes", ingest.max_metadata_bytes.to_string()),
-            ("limits", "max_metadata_entries", ingest.max_metadata_entries.to_string()),
-            ("limits", "max_labels_per_stream", ingest.labels.max_labels.to_string()),
-            ("limits", "max_label_name_length", ingest.labels.max_name_len.to_string()),
-            ("limits", "max_label_value_length", ingest.labels.max_value_len.to_string()),
-            ("limits", "max_entries_per_query", query.max_entries.to_string()),
+            (
+                "limits",
+                "max_request_bytes",
+                ingest.max_request_bytes.to_string(),
+            ),
+            (
+                "limits",
+                "max_line_bytes",
+                ingest.max_line_bytes.to_string(),
+            ),
+            (
+                "limits",
+                "max_metadata_bytes",
+                ingest.max_metadata_bytes.to_string(),
+            ),
+            (
+                "limits",
+                "max_metadata_entries",
+                ingest.max_metadata_entries.to_string(),
+            ),
+            (
+                "limits",
+                "max_labels_per_stream",
+                ingest.labels.max_labels.to_string(),
+            ),
+            (
+                "limits",
+                "max_label_name_length",
+                ingest.labels.max_name_len.to_string(),
+            ),
+            (
+                "limits",
+                "max_label_value_length",
+                ingest.labels.max_value_len.to_string(),
+            ),
+            (
+                "limits",
+                "max_entries_per_query",
+                query.max_entries.to_string(),
+            ),
             (
                 "limits",
                 "max_query_length",
@@ -293,8 +285,16 @@ impl Effective<'_> {
             ),
             ("limits", "max_query_series", query.max_series.to_string()),
             ("limits", "query_timeout", duration_text(query.timeout)),
-            ("limits", "max_query_bytes_read", query.max_bytes_read.to_string()),
-            ("limits", "max_concurrent_tail_requests", query.max_tails.to_string()),
+            (
+                "limits",
+                "max_query_bytes_read",
+                query.max_bytes_read.to_string(),
+            ),
+            (
+                "limits",
+                "max_concurrent_tail_requests",
+                query.max_tails.to_string(),
+            ),
         ]
     }
 
@@ -318,5 +318,74 @@ impl Effective<'_> {
             out.push_str(&format!("{indent}{key}: {value}\n"));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_effective_config_reads_back_to_itself() {
+        let file: Config = serde_saphyr::from_str(
+            "storage:\n  fsync: never\n  flush_max_age: 90s\nlimits:\n  query_timeout: 0\n  max_query_series: 7\n",
+        )
+        .unwrap();
+        let storage = file.storage_config(PathBuf::from("/srv/strata")).unwrap();
+        let limits = file.server_limits().unwrap();
+        let effective = Effective {
+            data_dir: Path::new("/srv/strata"),
+            listen: "0.0.0.0:3100",
+            log_level: "info",
+            storage: &storage,
+            limits: &limits,
+        };
+        let yaml = effective.yaml(None);
+        let again: Config = serde_saphyr::from_str(&yaml).unwrap();
+        assert_eq!(again.data_dir.as_deref(), Some(Path::new("/srv/strata")));
+        let again_storage = again.storage_config(PathBuf::from("/srv/strata")).unwrap();
+        assert_eq!(again_storage.fsync, storage.fsync);
+        assert_eq!(again_storage.flush_max_age, storage.flush_max_age);
+        assert_eq!(again_storage.block_max_bytes, storage.block_max_bytes);
+        assert_eq!(again.server_limits().unwrap(), limits);
+
+        let default_storage = Config::default()
+            .storage_config(PathBuf::from("./data"))
+            .unwrap();
+        let default_limits = Config::default().server_limits().unwrap();
+        let defaults = Effective {
+            data_dir: Path::new("./data"),
+            listen: "127.0.0.1:3100",
+            log_level: "info",
+            storage: &default_storage,
+            limits: &default_limits,
+        };
+        assert_eq!(
+            effective.yaml(Some(&defaults)),
+            "data_dir: \"/srv/strata\"\nlisten: \"0.0.0.0:3100\"\nstorage:\n  fsync: never\n  flush_max_age: 90s\nlimits:\n  max_query_series: 7\n  query_timeout: 0\n"
+        );
+    }
+
+    #[test]
+    fn parses_a_full_file_and_refuses_unknown_keys() {
+        let config: Config = serde_saphyr::from_str("data_dir: /tmp/x\nstorage:\n  fsync: never\n  flush_max_age: 5m\nlimits:\n  max_line_bytes: 1000\n  max_query_length: 24h\n").unwrap();
+        let storage = config.storage_config(PathBuf::from("/tmp/x")).unwrap();
+        assert_eq!(storage.flush_max_age, std::time::Duration::from_secs(300));
+        assert_eq!(config.server_limits().unwrap().ingest.max_line_bytes, 1000);
+        let err = serde_saphyr::from_str::<Config>("storage:\n  fsnc: never\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("fsnc"), "{err}");
+        assert!(
+            Config {
+                storage: StorageSection {
+                    fsync: Some("sometimes".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }
+            .storage_config(PathBuf::new())
+            .is_err()
+        );
     }
 }

@@ -284,14 +284,25 @@ fn protobuf_and_gzip_pushes() {
     let text = client()
         .get(format!("{}/loki/api/v1/query_range", server.url))
         .header("X-Loki-Response-Encoding-Flags", "categorize-labels")
-        .query(&[("query", r#"{job="gz"}"#), ("start", start.as_str()), ("end", end.as_str())])
+        .query(&[
+            ("query", r#"{job="gz"}"#),
+            ("start", start.as_str()),
+            ("end", end.as_str()),
+        ])
         .send()
         .unwrap()
         .text()
         .unwrap();
     let plain: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(plain["data"]["result"][0]["values"][0][2], json!({}), "{text}");
-    assert!(text.find("\"encodingFlags\"").unwrap() < text.find("\"result\"").unwrap(), "{text}");
+    assert_eq!(
+        plain["data"]["result"][0]["values"][0][2],
+        json!({}),
+        "{text}"
+    );
+    assert!(
+        text.find("\"encodingFlags\"").unwrap() < text.find("\"result\"").unwrap(),
+        "{text}"
+    );
 }
 
 #[test]
@@ -419,21 +430,45 @@ fn metrics_and_buildinfo() {
 #[test]
 fn config_endpoint_serves_the_running_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), Some("storage:\n  fsync: never\nlimits:\n  max_query_series: 7\n"));
+    let server = Server::start(
+        dir.path(),
+        Some("storage:\n  fsync: never\nlimits:\n  max_query_series: 7\n"),
+    );
     let (status, yaml) = server.get("/config");
     assert_eq!(status, 200);
     assert!(yaml.contains("storage:\n  fsync: never\n"), "{yaml}");
-    assert!(yaml.contains("  max_query_series: 7\n") && yaml.contains("  query_timeout: 60s\n"), "{yaml}");
+    assert!(
+        yaml.contains("  max_query_series: 7\n") && yaml.contains("  query_timeout: 60s\n"),
+        "{yaml}"
+    );
     let (_, defaults) = server.get("/config?mode=defaults");
-    assert!(defaults.contains("  fsync: always\n") && defaults.contains("  max_query_series: 500\n"), "{defaults}");
+    assert!(
+        defaults.contains("  fsync: always\n") && defaults.contains("  max_query_series: 500\n"),
+        "{defaults}"
+    );
     let (_, diff) = server.get("/config?mode=diff");
-    assert!(diff.contains("  fsync: never\n") && diff.contains("  max_query_series: 7\n"), "{diff}");
-    assert!(!diff.contains("query_timeout") && !diff.contains("zstd_level"), "{diff}");
+    assert!(
+        diff.contains("  fsync: never\n") && diff.contains("  max_query_series: 7\n"),
+        "{diff}"
+    );
+    assert!(
+        !diff.contains("query_timeout") && !diff.contains("zstd_level"),
+        "{diff}"
+    );
     // The page is a config file: a server started with it runs the same settings.
     let again_dir = tempfile::tempdir().unwrap();
-    let again = Server::start(again_dir.path(), Some(&yaml.replace(&dir.path().display().to_string(), &again_dir.path().display().to_string())));
+    let again = Server::start(
+        again_dir.path(),
+        Some(&yaml.replace(
+            &dir.path().display().to_string(),
+            &again_dir.path().display().to_string(),
+        )),
+    );
     let (_, again_yaml) = again.get("/config?mode=diff");
-    assert!(again_yaml.contains("  max_query_series: 7\n"), "{again_yaml}");
+    assert!(
+        again_yaml.contains("  max_query_series: 7\n"),
+        "{again_yaml}"
+    );
     let (status, _) = server.get("/config?mode=everything");
     assert_eq!(status, 400);
 }

@@ -40,9 +40,16 @@ fn detected_labels_fields_and_values() {
     let server = Server::start(dir.path(), None);
 
     // Nothing yet: Loki's empty answers are empty objects.
-    assert_eq!(get_json(&server, "/loki/api/v1/detected_labels", &[]), json!({}));
     assert_eq!(
-        get_json(&server, "/loki/api/v1/detected_fields", &[("query", r#"{app=~".+"}"#)]),
+        get_json(&server, "/loki/api/v1/detected_labels", &[]),
+        json!({})
+    );
+    assert_eq!(
+        get_json(
+            &server,
+            "/loki/api/v1/detected_fields",
+            &[("query", r#"{app=~".+"}"#)]
+        ),
         json!({})
     );
     push(&server);
@@ -60,10 +67,21 @@ fn detected_labels_fields_and_values() {
                 { "label": "pod", "cardinality": 2 },
             ]})
         );
-        let one = get_json(&server, "/loki/api/v1/detected_labels", &[("query", r#"{app="trainer"}"#)]);
-        assert_eq!(one["detectedLabels"][0], json!({ "label": "app", "cardinality": 1 }));
+        let one = get_json(
+            &server,
+            "/loki/api/v1/detected_labels",
+            &[("query", r#"{app="trainer"}"#)],
+        );
+        assert_eq!(
+            one["detectedLabels"][0],
+            json!({ "label": "app", "cardinality": 1 })
+        );
 
-        let fields = get_json(&server, "/loki/api/v1/detected_fields", &[("query", r#"{app=~".+"}"#)]);
+        let fields = get_json(
+            &server,
+            "/loki/api/v1/detected_fields",
+            &[("query", r#"{app=~".+"}"#)],
+        );
         assert_eq!(fields["limit"], 1000);
         let by_name: std::collections::BTreeMap<String, Value> = fields["fields"]
             .as_array()
@@ -84,14 +102,20 @@ fn detected_labels_fields_and_values() {
         expect("loss", "float", 2, json!(["logfmt"]));
         expect("took", "duration", 2, json!(["logfmt"]));
         expect("trace_id", "string", 2, Value::Null);
-        assert!(!by_name.contains_key("app") && !by_name.contains_key("__error__"), "{fields}");
+        assert!(
+            !by_name.contains_key("app") && !by_name.contains_key("__error__"),
+            "{fields}"
+        );
 
         let values = get_json(
             &server,
             "/loki/api/v1/detected_field/level/values",
             &[("query", r#"{app=~".+"}"#)],
         );
-        assert_eq!(values, json!({ "values": ["error", "info", "warn"], "limit": 1000 }));
+        assert_eq!(
+            values,
+            json!({ "values": ["error", "info", "warn"], "limit": 1000 })
+        );
         let values = get_json(
             &server,
             "/loki/api/v1/detected_field/trace_id/values",
@@ -109,12 +133,28 @@ fn detected_labels_fields_and_values() {
     // Mistakes are one-line 400s.
     for (path, params) in [
         ("/loki/api/v1/detected_fields", vec![]),
-        ("/loki/api/v1/detected_fields", vec![("query", r#"rate({app="x"}[1m])"#)]),
-        ("/loki/api/v1/detected_fields", vec![("query", r#"{app="x"}"#), ("line_limit", "0")]),
-        ("/loki/api/v1/detected_fields", vec![("query", r#"{app="x"}"#), ("line_limit", "100000")]),
-        ("/loki/api/v1/detected_labels", vec![("query", r#"{app="x"} |= "y""#)]),
+        (
+            "/loki/api/v1/detected_fields",
+            vec![("query", r#"rate({app="x"}[1m])"#)],
+        ),
+        (
+            "/loki/api/v1/detected_fields",
+            vec![("query", r#"{app="x"}"#), ("line_limit", "0")],
+        ),
+        (
+            "/loki/api/v1/detected_fields",
+            vec![("query", r#"{app="x"}"#), ("line_limit", "100000")],
+        ),
+        (
+            "/loki/api/v1/detected_labels",
+            vec![("query", r#"{app="x"} |= "y""#)],
+        ),
     ] {
-        let response = client().get(format!("{}{path}", server.url)).query(&params).send().unwrap();
+        let response = client()
+            .get(format!("{}{path}", server.url))
+            .query(&params)
+            .send()
+            .unwrap();
         assert_eq!(response.status().as_u16(), 400, "{path} {params:?}");
         assert_eq!(response.text().unwrap().trim().lines().count(), 1);
     }

@@ -52,7 +52,12 @@ fn vector(answer: &Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|sample| (metric_text(&sample["metric"]), sample["value"][1].as_str().unwrap().to_string()))
+        .map(|sample| {
+            (
+                metric_text(&sample["metric"]),
+                sample["value"][1].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -80,18 +85,36 @@ fn stats_and_volume_before_and_after_flush() {
         if flushed {
             server.flush();
         }
-        let params = |query: &'static str| vec![("query", query), (start.0, start.1.as_str()), (end.0, end.1.as_str())];
-        let stats = get_json(&server, "/loki/api/v1/index/stats", &params(r#"{app="api"}"#));
+        let params = |query: &'static str| {
+            vec![
+                ("query", query),
+                (start.0, start.1.as_str()),
+                (end.0, end.1.as_str()),
+            ]
+        };
+        let stats = get_json(
+            &server,
+            "/loki/api/v1/index/stats",
+            &params(r#"{app="api"}"#),
+        );
         assert_eq!(stats["streams"], 2, "{stats}");
         assert_eq!(stats["entries"], 4, "{stats}");
         assert_eq!(stats["bytes"], 35, "{stats}");
         assert_eq!(stats["chunks"], 2, "{stats}");
 
         // Grouped by the selector's label names: app.
-        let volume = get_json(&server, "/loki/api/v1/index/volume", &params(r#"{app=~".+"}"#));
+        let volume = get_json(
+            &server,
+            "/loki/api/v1/index/volume",
+            &params(r#"{app=~".+"}"#),
+        );
         assert_eq!(
             vector(&volume),
-            [("app=api".into(), "35".into()), ("app=web".into(), "9".into()), ("app=solo".into(), "1".into())]
+            [
+                ("app=api".into(), "35".into()),
+                ("app=web".into(), "9".into()),
+                ("app=solo".into(), "1".into())
+            ]
         );
         assert_eq!(volume["data"]["result"][0]["value"][0], json!(BASE + 600));
 
@@ -111,12 +134,21 @@ fn stats_and_volume_before_and_after_flush() {
         by_env.push(("targetLabels", "env"));
         let volume = get_json(&server, "/loki/api/v1/index/volume", &by_env);
         // solo has no env label: left out, as Loki adds env=~".+" to the selector.
-        assert_eq!(vector(&volume), [("env=prod".into(), "39".into()), ("env=dev".into(), "5".into())]);
+        assert_eq!(
+            vector(&volume),
+            [
+                ("env=prod".into(), "39".into()),
+                ("env=dev".into(), "5".into())
+            ]
+        );
 
         let mut by_name = params(r#"{app=~".+"}"#);
         by_name.extend([("targetLabels", "app,env"), ("aggregateBy", "labels")]);
         let volume = get_json(&server, "/loki/api/v1/index/volume", &by_name);
-        assert_eq!(vector(&volume), [("app=".into(), "44".into()), ("env=".into(), "44".into())]);
+        assert_eq!(
+            vector(&volume),
+            [("app=".into(), "44".into()), ("env=".into(), "44".into())]
+        );
 
         let mut top_one = params(r#"{env="prod"}"#);
         top_one.extend([("targetLabels", "app"), ("limit", "1")]);
@@ -134,9 +166,17 @@ fn stats_and_volume_before_and_after_flush() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|point| (point[0].as_i64().unwrap() - BASE, point[1].as_str().unwrap().to_string()))
+            .map(|point| {
+                (
+                    point[0].as_i64().unwrap() - BASE,
+                    point[1].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
-        assert_eq!(points, [(60, "15".into()), (120, "10".into()), (180, "10".into())]);
+        assert_eq!(
+            points,
+            [(60, "15".into()), (120, "10".into()), (180, "10".into())]
+        );
     }
 }
 
@@ -146,13 +186,28 @@ fn index_requests_refuse_bad_input() {
     let server = Server::start(dir.path(), None);
     for (path, params) in [
         ("/loki/api/v1/index/stats", vec![]),
-        ("/loki/api/v1/index/stats", vec![("query", r#"{app="x"} |= "y""#)]),
-        ("/loki/api/v1/index/volume", vec![("query", r#"{app="x"}"#), ("aggregateBy", "pods")]),
-        ("/loki/api/v1/index/volume", vec![("query", r#"{app="x"}"#), ("limit", "-1")]),
-        ("/loki/api/v1/index/volume_range", vec![("query", r#"{app="x"}"#), ("step", "-1s")]),
+        (
+            "/loki/api/v1/index/stats",
+            vec![("query", r#"{app="x"} |= "y""#)],
+        ),
+        (
+            "/loki/api/v1/index/volume",
+            vec![("query", r#"{app="x"}"#), ("aggregateBy", "pods")],
+        ),
+        (
+            "/loki/api/v1/index/volume",
+            vec![("query", r#"{app="x"}"#), ("limit", "-1")],
+        ),
+        (
+            "/loki/api/v1/index/volume_range",
+            vec![("query", r#"{app="x"}"#), ("step", "-1s")],
+        ),
         ("/loki/api/v1/format_query", vec![("query", "{app=")]),
         ("/loki/api/v1/patterns", vec![]),
-        ("/loki/api/v1/patterns", vec![("query", r#"{app="x"} |= "y""#)]),
+        (
+            "/loki/api/v1/patterns",
+            vec![("query", r#"{app="x"} |= "y""#)],
+        ),
     ] {
         let (status, text) = get(&server, path, &params);
         assert_eq!(status, 400, "{path} {params:?}: {text}");
@@ -170,12 +225,22 @@ fn format_query_and_patterns() {
         &[("query", r#"sum  by(app)(rate({app = "api"}|="x"[5m]))"#)],
     );
     assert_eq!(formatted["status"], "success");
-    assert_eq!(formatted["data"], r#"sum by (app) (rate({app="api"} |= "x" [5m]))"#);
+    assert_eq!(
+        formatted["data"],
+        r#"sum by (app) (rate({app="api"} |= "x" [5m]))"#
+    );
     let (status, text) = get(&server, "/loki/api/v1/format_query", &[("query", "{app=")]);
     assert_eq!(status, 400);
     let invalid: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(invalid["status"], "invalid-query");
-    assert!(invalid["error"].as_str().unwrap().contains("parse error"), "{invalid}");
-    let patterns = get_json(&server, "/loki/api/v1/patterns", &[("query", r#"{app="api"}"#)]);
+    assert!(
+        invalid["error"].as_str().unwrap().contains("parse error"),
+        "{invalid}"
+    );
+    let patterns = get_json(
+        &server,
+        "/loki/api/v1/patterns",
+        &[("query", r#"{app="api"}"#)],
+    );
     assert_eq!(patterns, json!({ "status": "success", "data": [] }));
 }

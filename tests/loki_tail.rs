@@ -28,7 +28,9 @@ fn connect(server: &Server, params: &str) -> Result<Socket, (u16, String)> {
     let address = server.url.trim_start_matches("http://").to_string();
     let url = format!("ws://{address}/loki/api/v1/tail?{params}");
     let stream = TcpStream::connect(&address).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     match tungstenite::client(url.as_str(), stream) {
         Ok((socket, _)) => Ok(socket),
         Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(response))) => Err((
@@ -95,7 +97,16 @@ fn tail_sends_history_then_live_entries_through_the_pipeline() {
     let server = Server::start(dir.path(), None);
     let t0 = now_ns() - 60_000_000_000;
     let api = json!({ "app": "api" });
-    push(&server, api.clone(), &[(t0, "old ERROR one"), (t0 + 1, "old info"), (t0 + 2, "old ERROR two"), (t0 + 3, "old ERROR three")]);
+    push(
+        &server,
+        api.clone(),
+        &[
+            (t0, "old ERROR one"),
+            (t0 + 1, "old info"),
+            (t0 + 2, "old ERROR two"),
+            (t0 + 3, "old ERROR three"),
+        ],
+    );
     let query = encode(r#"{app="api"} |= "ERROR""#);
     let mut socket = connect(&server, &format!("query={query}&limit=2&start={}", t0 - 1)).unwrap();
     // History: the newest two matching entries, oldest first.
@@ -105,8 +116,16 @@ fn tail_sends_history_then_live_entries_through_the_pipeline() {
 
     // Live: only matching entries of matching streams, in any timestamp order.
     let now = now_ns();
-    push(&server, json!({ "app": "web" }), &[(now, "ERROR elsewhere")]);
-    push(&server, api.clone(), &[(now + 1, "info live"), (now + 2, "ERROR live")]);
+    push(
+        &server,
+        json!({ "app": "web" }),
+        &[(now, "ERROR elsewhere")],
+    );
+    push(
+        &server,
+        api.clone(),
+        &[(now + 1, "info live"), (now + 2, "ERROR live")],
+    );
     push(&server, api.clone(), &[(t0 - 10, "ERROR late but new")]);
     let live = read_entries(&mut socket, 2);
     let mut lines: Vec<&str> = live.iter().map(|e| e.2.as_str()).collect();
@@ -118,11 +137,21 @@ fn tail_sends_history_then_live_entries_through_the_pipeline() {
     let query = encode(r#"{app="api"} | json | level="error" | line_format "{{.msg}}""#);
     let mut parsed = connect(&server, &format!("query={query}&limit=0")).unwrap();
     assert!(entries(&next_message(&mut parsed)).is_empty());
-    push(&server, api.clone(), &[(now + 3, r#"{"level":"error","msg":"disk full"}"#), (now + 4, r#"{"level":"info","msg":"ok"}"#)]);
+    push(
+        &server,
+        api.clone(),
+        &[
+            (now + 3, r#"{"level":"error","msg":"disk full"}"#),
+            (now + 4, r#"{"level":"info","msg":"ok"}"#),
+        ],
+    );
     let got = read_entries(&mut parsed, 1);
     assert_eq!(got.len(), 1, "{got:?}");
     assert_eq!(got[0].2, "disk full");
-    assert_eq!(got[0].0, r#"{"app":"api","level":"error","msg":"disk full"}"#);
+    assert_eq!(
+        got[0].0,
+        r#"{"app":"api","level":"error","msg":"disk full"}"#
+    );
 
     // The server counts open tails.
     let (_, metrics) = server.get("/metrics");
@@ -153,9 +182,14 @@ fn tail_refuses_bad_requests_with_400() {
 #[test]
 fn tails_beyond_the_limit_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path(), Some("limits:\n  max_concurrent_tail_requests: 2\n"));
+    let server = Server::start(
+        dir.path(),
+        Some("limits:\n  max_concurrent_tail_requests: 2\n"),
+    );
     let selector = format!("query={}", encode(r#"{app="api"}"#));
-    let mut open: Vec<Socket> = (0..2).map(|_| connect(&server, &selector).unwrap()).collect();
+    let mut open: Vec<Socket> = (0..2)
+        .map(|_| connect(&server, &selector).unwrap())
+        .collect();
     for socket in &mut open {
         next_message(socket);
     }
@@ -180,9 +214,22 @@ fn strata_tail_follows_like_tail_f() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), None);
     let t0 = now_ns() - 1_000_000_000;
-    push(&server, json!({ "job": "train" }), &[(t0, "epoch 1 loss 2.0")]);
+    push(
+        &server,
+        json!({ "job": "train" }),
+        &[(t0, "epoch 1 loss 2.0")],
+    );
     let mut child = Command::new(BIN)
-        .args(["tail", r#"{job="train"} |~ "loss""#, "--server", &server.url, "--max-entries", "3", "--since", "5m"])
+        .args([
+            "tail",
+            r#"{job="train"} |~ "loss""#,
+            "--server",
+            &server.url,
+            "--max-entries",
+            "3",
+            "--since",
+            "5m",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -190,21 +237,43 @@ fn strata_tail_follows_like_tail_f() {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let first = lines.next().unwrap().unwrap();
-    assert!(first.ends_with(r#"{job="train"} epoch 1 loss 2.0"#), "{first}");
+    assert!(
+        first.ends_with(r#"{job="train"} epoch 1 loss 2.0"#),
+        "{first}"
+    );
     let now = now_ns();
-    push(&server, json!({ "job": "train" }), &[(now, "epoch 2 loss 1.5"), (now + 1, "checkpoint saved"), (now + 2, "epoch 3 loss 1.1")]);
+    push(
+        &server,
+        json!({ "job": "train" }),
+        &[
+            (now, "epoch 2 loss 1.5"),
+            (now + 1, "checkpoint saved"),
+            (now + 2, "epoch 3 loss 1.1"),
+        ],
+    );
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     assert_eq!(rest.len(), 2, "{rest:?}");
-    assert!(rest[0].ends_with("epoch 2 loss 1.5") && rest[1].ends_with("epoch 3 loss 1.1"), "{rest:?}");
+    assert!(
+        rest[0].ends_with("epoch 2 loss 1.5") && rest[1].ends_with("epoch 3 loss 1.1"),
+        "{rest:?}"
+    );
     let status = child.wait().unwrap();
     assert!(status.success());
 
     // A refused query is a one-line error and a failing exit.
     let output = Command::new(BIN)
-        .args(["tail", r#"count_over_time({job="train"}[1m])"#, "--server", &server.url])
+        .args([
+            "tail",
+            r#"count_over_time({job="train"}[1m])"#,
+            "--server",
+            &server.url,
+        ])
         .output()
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("400") && stderr.contains("log query"), "{stderr}");
+    assert!(
+        stderr.contains("400") && stderr.contains("log query"),
+        "{stderr}"
+    );
 }

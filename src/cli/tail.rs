@@ -95,12 +95,15 @@ fn follow(
         .into_client_request()
         .with_context(|| format!("invalid server URL {server:?}"))?;
     if let Some(org) = &args.org_id {
-        request.headers_mut().insert(
-            "X-Scope-OrgID",
-            org.parse().context("invalid --org-id")?,
-        );
+        request
+            .headers_mut()
+            .insert("X-Scope-OrgID", org.parse().context("invalid --org-id")?);
     }
-    let authority = request.uri().authority().map(|a| a.to_string()).unwrap_or_default();
+    let authority = request
+        .uri()
+        .authority()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let address = if authority.contains(':') {
         authority
     } else {

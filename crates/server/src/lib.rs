@@ -78,8 +78,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route(
             "/loki/api/v1/detected_field/{name}/values",
-            get(loki::detected::detected_field_values)
-                .post(loki::detected::detected_field_values),
+            get(loki::detected::detected_field_values).post(loki::detected::detected_field_values),
         )
         .route(
             "/loki/api/v1/format_query",

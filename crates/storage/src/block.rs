@@ -383,7 +383,14 @@ fn read_lines(
         let frame_rows = body.len(rows - row_total)?;
         let text_len = body.len(raw_len - text_total)?;
         let frame_stored = body.len(stored_len)?;
-        frames.push((row_total, frame_rows, text_total, text_len, stored_total, frame_stored));
+        frames.push((
+            row_total,
+            frame_rows,
+            text_total,
+            text_len,
+            stored_total,
+            frame_stored,
+        ));
         row_total += frame_rows;
         text_total += text_len;
         stored_total += frame_stored;
@@ -411,7 +418,8 @@ fn read_lines(
     let everything = wanted.is_none_or(|wanted| !wanted.contains(&false));
     if everything {
         // All frames at once, straight into the text.
-        let text = decompress(data, text_total).ok_or_else(|| corrupt("cannot decompress lines"))?;
+        let text =
+            decompress(data, text_total).ok_or_else(|| corrupt("cannot decompress lines"))?;
         if text.len() != text_total {
             return Err(corrupt("unexpected decompressed lines length"));
         }
@@ -443,7 +451,8 @@ fn read_lines(
             continue;
         }
         let stored = &data[stored_start..stored_start + frame_stored];
-        let text = decompress(stored, text_len).ok_or_else(|| corrupt("cannot decompress lines"))?;
+        let text =
+            decompress(stored, text_len).ok_or_else(|| corrupt("cannot decompress lines"))?;
         if text.len() != text_len {
             return Err(corrupt("unexpected decompressed lines length"));
         }
@@ -726,8 +735,15 @@ mod tests {
         let mut block = RowBlock::new(7, Arc::new(Labels::parse(r#"{job="x"}"#).unwrap()));
         let mut expected_line = String::new();
         for row in 0..40_000u32 {
-            let line = format!("request {row} served in {} ms by worker {}", row * 7 % 1000, row % 13);
-            let trace = format!("{:016x}", u64::from(row).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let line = format!(
+                "request {row} served in {} ms by worker {}",
+                row * 7 % 1000,
+                row % 13
+            );
+            let trace = format!(
+                "{:016x}",
+                u64::from(row).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            );
             if row == 12_345 {
                 expected_line = line.clone();
             }
@@ -741,7 +757,10 @@ mod tests {
         let full = decode_block(&bytes, 7, labels.clone(), &mut all, false, &[]).unwrap();
         assert_eq!(rows_of(&full.block), rows_of(&block));
         let wanted = format!("{:016x}", 12_345u64.wrapping_mul(0x9E37_79B9_7F4A_7C15));
-        let clauses = [FieldClause { key: "trace_id".into(), values: vec![wanted] }];
+        let clauses = [FieldClause {
+            key: "trace_id".into(),
+            values: vec![wanted],
+        }];
         let found = decode_block(&bytes, 7, labels, &mut one, false, &clauses).unwrap();
         let kept = found.kept.unwrap();
         assert_eq!(kept.iter().filter(|&&kept| kept).count(), 1);
@@ -750,7 +769,9 @@ mod tests {
         let text = block.lines_text().0.len() as u64;
         assert!(text > 4 * FRAME_BYTES as u64);
         // The timestamps and trace ids, and one frame of lines (not all of them).
-        assert!(one + text / 2 < all, "one row: {one} bytes, all rows: {all} bytes");
+        assert!(
+            one + text / 2 < all,
+            "one row: {one} bytes, all rows: {all} bytes"
+        );
     }
 }
-

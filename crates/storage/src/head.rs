@@ -157,4 +157,3 @@ mod tests {
         assert!(out.is_empty());
     }
 }
-

@@ -203,5 +203,5 @@ pub use error::StorageError;
 pub use row_block::RowBlock;
 pub use scan::{FieldClause, ScanRequest, ScanStats, TokenClause};
 pub use stats::StorageStats;
-pub use summary::StreamSummary;
 pub use storage::Storage;
+pub use summary::StreamSummary;

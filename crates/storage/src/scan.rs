@@ -153,17 +153,13 @@ impl BloomProbe {
                 })
         });
         tokens_ok
-            && self
-                .fields
-                .iter()
-                .enumerate()
-                .all(|(clause, values)| {
-                    values.is_empty()
-                        || keys_in_labels.is_none_or(|keys| keys[clause])
-                        || values
-                            .iter()
-                            .any(|&hash| blooms.fields.may_contain(hash, &mut read_word))
-                })
+            && self.fields.iter().enumerate().all(|(clause, values)| {
+                values.is_empty()
+                    || keys_in_labels.is_none_or(|keys| keys[clause])
+                    || values
+                        .iter()
+                        .any(|&hash| blooms.fields.may_contain(hash, &mut read_word))
+            })
     }
 }
 

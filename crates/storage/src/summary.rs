@@ -59,7 +59,9 @@ impl Storage {
         };
         {
             let heads = read_lock(&self.heads)?;
-            for head in std::iter::once(&heads.active).chain(heads.frozen.iter().map(|head| &**head)) {
+            for head in
+                std::iter::once(&heads.active).chain(heads.frozen.iter().map(|head| &**head))
+            {
                 for (id, labels) in &selected {
                     let (entries, bytes) = head.count_rows(tenant, *id, start_ns, end_ns);
                     if entries > 0 {

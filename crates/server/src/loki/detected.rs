@@ -42,11 +42,15 @@ fn range(params: &Params) -> Result<(i64, i64), ApiError> {
 fn count_param(params: &Params, names: &[&str], default: usize) -> Result<usize, ApiError> {
     for name in names {
         if let Some(text) = params.get(name).filter(|text| !text.is_empty()) {
-            return text.parse::<usize>().ok().filter(|&n| n > 0).ok_or_else(|| {
-                ApiError::bad_request(format!(
-                    "invalid parameter \"{name}\": {text:?} is not a positive integer"
-                ))
-            });
+            return text
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n > 0)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "invalid parameter \"{name}\": {text:?} is not a positive integer"
+                    ))
+                });
         }
     }
     Ok(default)
@@ -93,11 +97,16 @@ pub async fn detected_labels(
         Some(text) => selector_matchers(text)?,
     };
     let storage = state.storage.clone();
-    let series = tokio::task::spawn_blocking(move || storage.series(&tenant, &matchers, start, end)).await??;
+    let series =
+        tokio::task::spawn_blocking(move || storage.series(&tenant, &matchers, start, end))
+            .await??;
     let mut values: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for labels in &series {
         for (name, value) in labels.iter() {
-            values.entry(name.to_string()).or_default().insert(value.to_string());
+            values
+                .entry(name.to_string())
+                .or_default()
+                .insert(value.to_string());
         }
     }
     let detected: Vec<Value> = values
@@ -152,67 +161,77 @@ async fn sample_fields(
     let storage = state.storage.clone();
     let control = QueryControl::new(state.limits.query.timeout);
     let cancel = control.cancel_on_drop();
-    let fields = tokio::task::spawn_blocking(move || -> Result<_, strata_query::engine::QueryError> {
-        let result = run_log_query(
-            &storage,
-            &LogQuery {
-                tenant: &tenant,
-                expr: &expr,
-                start_ns: start,
-                end_ns: end,
-                limit: line_limit,
-                direction: Direction::Backward,
-                control: &control,
-            },
-        )?;
-        let parsers: [(&'static str, Pipeline); 2] = [
-            ("json", Pipeline::new(&[Stage::Json(Vec::new())]).expect("BUG: json compiles")),
-            (
-                "logfmt",
-                Pipeline::new(&[Stage::Logfmt {
-                    strict: false,
-                    keep_empty: false,
-                    params: Vec::new(),
-                }])
-                .expect("BUG: logfmt compiles"),
-            ),
-        ];
-        let mut fields: BTreeMap<String, FieldSeen> = BTreeMap::new();
-        for stream in &result.streams {
-            for entry in &stream.entries {
-                for (key, value) in &entry.structured_metadata {
-                    let seen = fields.entry(key.clone()).or_default();
-                    seen.values.insert(value.clone());
-                    seen.metadata = true;
-                }
-                for (key, value) in &entry.parsed {
-                    fields.entry(key.clone()).or_default().values.insert(value.clone());
-                }
-                // The line's own fields: json if it is JSON, else logfmt.
-                for (name, parser) in &parsers {
-                    let Some(processed) = parser.process(entry.ts_ns, &entry.line, &stream.stream_labels, &[]) else {
-                        continue;
-                    };
-                    if processed.parsed.iter().any(|(key, _)| key == "__error__") {
-                        continue;
-                    }
-                    for (key, value) in &processed.parsed {
+    let fields =
+        tokio::task::spawn_blocking(move || -> Result<_, strata_query::engine::QueryError> {
+            let result = run_log_query(
+                &storage,
+                &LogQuery {
+                    tenant: &tenant,
+                    expr: &expr,
+                    start_ns: start,
+                    end_ns: end,
+                    limit: line_limit,
+                    direction: Direction::Backward,
+                    control: &control,
+                },
+            )?;
+            let parsers: [(&'static str, Pipeline); 2] = [
+                (
+                    "json",
+                    Pipeline::new(&[Stage::Json(Vec::new())]).expect("BUG: json compiles"),
+                ),
+                (
+                    "logfmt",
+                    Pipeline::new(&[Stage::Logfmt {
+                        strict: false,
+                        keep_empty: false,
+                        params: Vec::new(),
+                    }])
+                    .expect("BUG: logfmt compiles"),
+                ),
+            ];
+            let mut fields: BTreeMap<String, FieldSeen> = BTreeMap::new();
+            for stream in &result.streams {
+                for entry in &stream.entries {
+                    for (key, value) in &entry.structured_metadata {
                         let seen = fields.entry(key.clone()).or_default();
                         seen.values.insert(value.clone());
-                        seen.parsers.insert(name);
+                        seen.metadata = true;
                     }
-                    if !processed.parsed.is_empty() {
-                        break;
+                    for (key, value) in &entry.parsed {
+                        fields
+                            .entry(key.clone())
+                            .or_default()
+                            .values
+                            .insert(value.clone());
+                    }
+                    // The line's own fields: json if it is JSON, else logfmt.
+                    for (name, parser) in &parsers {
+                        let Some(processed) =
+                            parser.process(entry.ts_ns, &entry.line, &stream.stream_labels, &[])
+                        else {
+                            continue;
+                        };
+                        if processed.parsed.iter().any(|(key, _)| key == "__error__") {
+                            continue;
+                        }
+                        for (key, value) in &processed.parsed {
+                            let seen = fields.entry(key.clone()).or_default();
+                            seen.values.insert(value.clone());
+                            seen.parsers.insert(name);
+                        }
+                        if !processed.parsed.is_empty() {
+                            break;
+                        }
                     }
                 }
             }
-        }
-        for internal in INTERNAL_FIELDS {
-            fields.remove(internal);
-        }
-        Ok(fields)
-    })
-    .await??;
+            for internal in INTERNAL_FIELDS {
+                fields.remove(internal);
+            }
+            Ok(fields)
+        })
+        .await??;
     cancel.disarm();
     Ok(fields)
 }
@@ -301,7 +320,10 @@ mod tests {
     fn ids_are_not_worth_detecting_but_flags_and_topology_are() {
         assert!(worth_detecting("app", &set(&["api", "web"])));
         assert!(!worth_detecting("pid", &set(&["12", "13.5"])));
-        assert!(!worth_detecting("req", &set(&["0f8fad5b-d9cb-469f-a165-70867728950e"])));
+        assert!(!worth_detecting(
+            "req",
+            &set(&["0f8fad5b-d9cb-469f-a165-70867728950e"])
+        ));
         assert!(worth_detecting("canary", &set(&["0", "1"])));
         assert!(worth_detecting("pod", &set(&["17"])));
         assert!(!worth_detecting("__stream_shard__", &set(&["a"])));

@@ -41,12 +41,10 @@ async fn summaries(
     end: i64,
 ) -> Result<Vec<StreamSummary>, ApiError> {
     let storage = state.storage.clone();
-    Ok(
-        tokio::task::spawn_blocking(move || {
-            storage.stream_summaries(&tenant, &matchers, start, end)
-        })
-        .await??,
-    )
+    Ok(tokio::task::spawn_blocking(move || {
+        storage.stream_summaries(&tenant, &matchers, start, end)
+    })
+    .await??)
 }
 
 /// `GET|POST /loki/api/v1/index/stats`: streams, chunks (blocks), bytes and
@@ -142,7 +140,9 @@ fn volume_keys(grouping: &VolumeGrouping, labels: &Labels) -> Vec<Vec<(String, S
         .collect();
     if grouping.by_label_name {
         // One series per label name, its value left empty, as Loki answers.
-        kept.into_iter().map(|(name, _)| vec![(name, String::new())]).collect()
+        kept.into_iter()
+            .map(|(name, _)| vec![(name, String::new())])
+            .collect()
     } else if kept.is_empty() {
         Vec::new()
     } else {
@@ -151,7 +151,10 @@ fn volume_keys(grouping: &VolumeGrouping, labels: &Labels) -> Vec<Vec<(String, S
 }
 
 /// The top `limit` series by volume, largest first, ties by labels.
-fn top(volumes: BTreeMap<Vec<(String, String)>, u64>, limit: usize) -> Vec<(Vec<(String, String)>, u64)> {
+fn top(
+    volumes: BTreeMap<Vec<(String, String)>, u64>,
+    limit: usize,
+) -> Vec<(Vec<(String, String)>, u64)> {
     let mut volumes: Vec<(Vec<(String, String)>, u64)> = volumes.into_iter().collect();
     volumes.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
     volumes.truncate(limit);
@@ -205,11 +208,9 @@ pub async fn volume_range(
     let (start, end) = range(&params)?;
     let matchers = volume_selector(&params)?;
     let grouping = volume_grouping(&params, &matchers)?;
-    let step = params.duration(
-        "step",
-        strata_query::metric::default_step_ns(start, end),
-    )?;
-    let steps = strata_query::metric::Steps::range(start, end, step).map_err(ApiError::bad_request)?;
+    let step = params.duration("step", strata_query::metric::default_step_ns(start, end))?;
+    let steps =
+        strata_query::metric::Steps::range(start, end, step).map_err(ApiError::bad_request)?;
     let storage = state.storage.clone();
     let scan_matchers = matchers.clone();
     let control = strata_query::QueryControl::new(state.limits.query.timeout);
@@ -284,14 +285,21 @@ mod tests {
         // `{}`: the whole stream.
         assert_eq!(
             volume_keys(&grouping(None, &[], false), &labels),
-            [vec![pair("app", "api"), pair("env", "prod"), pair("pod", "p1")]]
+            [vec![
+                pair("app", "api"),
+                pair("env", "prod"),
+                pair("pod", "p1")
+            ]]
         );
         assert_eq!(
             volume_keys(&grouping(Some(&["app", "pod"]), &["app"], true), &labels),
             [vec![pair("app", "")], vec![pair("pod", "")]]
         );
         // aggregateBy=labels without targets: every label name.
-        assert_eq!(volume_keys(&grouping(None, &["app"], true), &labels).len(), 3);
+        assert_eq!(
+            volume_keys(&grouping(None, &["app"], true), &labels).len(),
+            3
+        );
         // A stream without one of the target labels is left out.
         assert!(volume_keys(&grouping(Some(&["app", "missing"]), &[], false), &labels).is_empty());
     }

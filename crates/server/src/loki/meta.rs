@@ -19,7 +19,9 @@ pub async fn format_query(
         .get("query")
         .ok_or_else(|| ApiError::bad_request("missing parameter \"query\""))?;
     match strata_logql::parse_expr(text) {
-        Ok(expr) => Ok(Json(json!({ "status": "success", "data": expr.to_string() })).into_response()),
+        Ok(expr) => {
+            Ok(Json(json!({ "status": "success", "data": expr.to_string() })).into_response())
+        }
         // Loki answers a query that does not parse in JSON, not plain text.
         Err(err) => Ok((
             StatusCode::BAD_REQUEST,

@@ -7,8 +7,8 @@ pub mod labels;
 pub mod meta;
 pub mod push;
 pub mod query;
-pub mod tail;
 mod response;
+pub mod tail;
 
 use crate::ApiError;
 use crate::params::Params;

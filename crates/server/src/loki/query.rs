@@ -45,18 +45,19 @@ async fn check_bytes_read(
     }
     let storage = state.storage.clone();
     let tenant = tenant.to_string();
-    let bytes = tokio::task::spawn_blocking(move || -> Result<u64, strata_storage::StorageError> {
-        let mut bytes = 0;
-        for matchers in &selectors {
-            bytes += storage
-                .stream_summaries(&tenant, matchers, start, end)?
-                .iter()
-                .map(|summary| summary.bytes)
-                .sum::<u64>();
-        }
-        Ok(bytes)
-    })
-    .await??;
+    let bytes =
+        tokio::task::spawn_blocking(move || -> Result<u64, strata_storage::StorageError> {
+            let mut bytes = 0;
+            for matchers in &selectors {
+                bytes += storage
+                    .stream_summaries(&tenant, matchers, start, end)?
+                    .iter()
+                    .map(|summary| summary.bytes)
+                    .sum::<u64>();
+            }
+            Ok(bytes)
+        })
+        .await??;
     if bytes > limit {
         return Err(ApiError::bad_request(format!(
             "the query would read too many bytes (query: {bytes} bytes, limit: {limit} bytes, limits.max_query_bytes_read); narrow its time range or selector"
@@ -207,7 +208,14 @@ async fn run_metric(
     // range plus offset before the first step.
     let reach = logs_reach(&expr);
     let matchers = logs.iter().map(|log| log.matchers.clone()).collect();
-    check_bytes_read(state, &tenant, matchers, steps.start_ns.saturating_sub(reach), last.saturating_add(1)).await?;
+    check_bytes_read(
+        state,
+        &tenant,
+        matchers,
+        steps.start_ns.saturating_sub(reach),
+        last.saturating_add(1),
+    )
+    .await?;
     let storage = state.storage.clone();
     let limits = state.limits.query;
     let control = QueryControl::new(limits.timeout);

@@ -59,7 +59,9 @@ fn tail_params(state: &AppState, request: LokiRequest) -> Result<TailParams, Api
     let text = params
         .get("query")
         .ok_or_else(|| ApiError::bad_request("missing parameter \"query\""))?;
-    let expr = match strata_logql::parse_expr(text).map_err(|err| ApiError::bad_request(err.to_string()))? {
+    let expr = match strata_logql::parse_expr(text)
+        .map_err(|err| ApiError::bad_request(err.to_string()))?
+    {
         Expr::Log(expr) => expr,
         Expr::Metric(_) => {
             return Err(ApiError::bad_request(
@@ -214,18 +216,28 @@ async fn run_tail(
         Ok(Ok(result)) => {
             for stream in result.streams {
                 for entry in stream.entries {
-                    sent.insert((stream.stream_labels.clone(), entry.ts_ns, entry.line.clone()));
+                    sent.insert((
+                        stream.stream_labels.clone(),
+                        entry.ts_ns,
+                        entry.line.clone(),
+                    ));
                     outgoing.push(stream.labels.clone(), entry.ts_ns, entry.line);
                 }
             }
         }
         Ok(Err(err)) => {
-            let _ = socket.send(Message::Close(Some(close_frame(&err.to_string())))).await;
+            let _ = socket
+                .send(Message::Close(Some(close_frame(&err.to_string()))))
+                .await;
             return;
         }
         Err(_) => return,
     }
-    if socket.send(Message::Text(outgoing.message().into())).await.is_err() {
+    if socket
+        .send(Message::Text(outgoing.message().into()))
+        .await
+        .is_err()
+    {
         return;
     }
     let window = delay.max(BATCH_WINDOW);
@@ -303,7 +315,9 @@ fn select(
             continue;
         }
         for entry in &stream.entries {
-            if !sent.is_empty() && sent.remove(&(stream.labels.clone(), entry.ts_ns, entry.line.clone())) {
+            if !sent.is_empty()
+                && sent.remove(&(stream.labels.clone(), entry.ts_ns, entry.line.clone()))
+            {
                 continue;
             }
             let metadata: Vec<(&str, &str)> = entry
@@ -311,7 +325,9 @@ fn select(
                 .iter()
                 .map(|(k, v)| (k.as_str(), v.as_str()))
                 .collect();
-            if let Some(processed) = pipeline.process(entry.ts_ns, &entry.line, &stream.labels, &metadata) {
+            if let Some(processed) =
+                pipeline.process(entry.ts_ns, &entry.line, &stream.labels, &metadata)
+            {
                 outgoing.push(processed.labels, entry.ts_ns, processed.line);
             }
         }

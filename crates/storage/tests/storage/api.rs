@@ -394,6 +394,9 @@ fn stream_summaries_count_head_rows_and_whole_blocks() {
         [(api.to_string(), 2, 29, 2), (web.to_string(), 1, 9, 1)]
     );
     let dev = LabelMatcher::new("env", MatchOp::Eq, "dev").unwrap();
-    assert_eq!(summary(&[dev], BASE, BASE + 3 * DAY), [(web.to_string(), 1, 9, 1)]);
+    assert_eq!(
+        summary(&[dev], BASE, BASE + 3 * DAY),
+        [(web.to_string(), 1, 9, 1)]
+    );
     assert!(summary(&[], BASE + 3 * DAY, BASE + 4 * DAY).is_empty());
 }

@@ -143,7 +143,14 @@ fn golden_v2_reads_back() {
     let expected: std::collections::BTreeSet<Row> = framed_streams()[0]
         .entries
         .iter()
-        .map(|entry| (stream.clone(), entry.ts_ns, entry.line.clone(), entry.metadata.clone()))
+        .map(|entry| {
+            (
+                stream.clone(),
+                entry.ts_ns,
+                entry.line.clone(),
+                entry.metadata.clone(),
+            )
+        })
         .collect();
     assert_eq!(scan_all(&storage, "fake"), expected);
 }
