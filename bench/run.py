@@ -37,6 +37,9 @@ import time
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import lecture  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BEGIN, END = "<!-- bench:begin -->", "<!-- bench:end -->"
 
@@ -693,6 +696,11 @@ def main():
     log("strata: queries")
     strata_q = strata_queries(strata, manifest, args.runs)
     rss_query = peak_rss_mb(strata.proc.pid)
+    log("strata: the lecture's LogQL queries, checked by hand")
+    lecture_rows, lecture_failures = lecture.check(strata.get, corpus_dir, manifest)
+    failures.extend(lecture_failures)
+    for row in lecture_rows:
+        log(f"  {row['name']}: {row['answer']} (by hand: {row['by_hand']})")
     strata.stop()
     check("strata", strata_q, expected, failures)
 
@@ -714,11 +722,13 @@ def main():
         zstd_bytes = zstd_size(corpus_dir)
 
     table = report(args, manifest, ingest, strata_q, ch, duck, rg, zstd_bytes, rss_query)
+    table += "\n" + lecture.table(lecture_rows)
     with open(os.path.join(args.work, "results.md"), "w") as f:
         f.write(table)
     with open(os.path.join(args.work, "results.json"), "w") as f:
         json.dump({"ingest": ingest, "strata": strata_q, "clickhouse": ch, "duckdb": duck, "ripgrep": rg,
-                   "zstd_bytes": zstd_bytes, "rss_query_mb": rss_query}, f, indent=1, default=str)
+                   "zstd_bytes": zstd_bytes, "rss_query_mb": rss_query, "lecture": lecture_rows},
+                  f, indent=1, default=str)
     print(table)
     if args.update_docs and not args.smoke:
         update_docs(table)
