@@ -28,6 +28,8 @@ enum Command {
     Query(cli::query::QueryArgs),
     /// Follow a LogQL log query live, like `tail -f` (Loki's tail WebSocket).
     Tail(cli::tail::TailArgs),
+    /// Follow log files and ship their lines to a server, at least once.
+    Agent(cli::agent::AgentArgs),
     /// Bulk-load plain-text or JSON-lines files into a server or a data directory.
     Ingest(cli::ingest::IngestArgs),
     /// Print the version.
@@ -53,6 +55,7 @@ fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args),
         Command::Query(args) => cli::query::run(args),
         Command::Tail(args) => cli::tail::run(args),
+        Command::Agent(args) => cli::agent::run(args),
         Command::Ingest(args) => cli::ingest::run(args),
         Command::Version => {
             println!("strata {}", env!("CARGO_PKG_VERSION"));

@@ -1,5 +1,6 @@
 //! The client-side subcommands.
 
+pub mod agent;
 pub mod ingest;
 pub mod query;
 pub mod tail;

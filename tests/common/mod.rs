@@ -21,13 +21,18 @@ impl Server {
     /// Starts `strata serve` on 127.0.0.1:0 over `data_dir`, with an optional
     /// YAML config, and waits until it answers /ready.
     pub fn start(data_dir: &Path, config_yaml: Option<&str>) -> Server {
+        Server::start_at(data_dir, config_yaml, "127.0.0.1:0")
+    }
+
+    /// [`Server::start`] on a given address (to restart on the same port).
+    pub fn start_at(data_dir: &Path, config_yaml: Option<&str>, listen: &str) -> Server {
         let mut command = Command::new(BIN);
         command
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
-            .arg("127.0.0.1:0");
+            .arg(listen);
         if let Some(yaml) = config_yaml {
             let path = data_dir.with_extension("yaml");
             std::fs::write(&path, yaml).unwrap();

@@ -1,0 +1,149 @@
+//! `strata agent`: follows log files and ships their lines to a strata (or
+//! Loki) server, at least once.
+//!
+//! The loop: scan the globs ([`tail::Tailer`]), read complete lines past each
+//! file's position, push them ([`ship::LokiOutput`], retried until the server
+//! answers), and only then move the positions and persist them
+//! ([`positions`]). A crash anywhere re-sends what was not acknowledged; a
+//! line is never skipped.
+
+pub mod positions;
+pub mod ship;
+pub mod tail;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use strata_model::Labels;
+
+use crate::ship::{Batch, Delivery, LokiOutput};
+use crate::tail::{Line, Tailer};
+
+/// What `strata agent` runs with.
+#[derive(Debug, Clone)]
+pub struct AgentOptions {
+    /// Globs of the files to follow (`*` and `?` within path components).
+    pub paths: Vec<String>,
+    /// The server: a base URL or its push URL.
+    pub push_url: String,
+    /// Labels of every stream; each file's stream adds `filename`.
+    pub labels: Labels,
+    /// Where positions are kept.
+    pub positions: PathBuf,
+    /// Tenant (X-Scope-OrgID).
+    pub tenant: Option<String>,
+    /// Files found at the first start (no saved position) are read from
+    /// their end, not their start.
+    pub start_at_end: bool,
+    /// Most line bytes per push.
+    pub batch_bytes: usize,
+    /// How often the files are scanned when there is nothing to read.
+    pub poll: Duration,
+    /// Where refused batches go (with the reason).
+    pub dead_letter: Option<PathBuf>,
+}
+
+impl AgentOptions {
+    pub fn new(
+        paths: Vec<String>,
+        push_url: String,
+        labels: Labels,
+        positions: PathBuf,
+    ) -> AgentOptions {
+        AgentOptions {
+            paths,
+            push_url,
+            labels,
+            positions,
+            tenant: None,
+            start_at_end: false,
+            batch_bytes: 1 << 20,
+            poll: Duration::from_millis(250),
+            dead_letter: None,
+        }
+    }
+}
+
+/// Counters of a running agent.
+#[derive(Debug, Default)]
+pub struct AgentStats {
+    pub lines_read: AtomicU64,
+    pub lines_sent: AtomicU64,
+    pub bytes_sent: AtomicU64,
+    pub batches: AtomicU64,
+}
+
+/// Groups lines into streams (static labels plus `filename`) with their
+/// timestamps (see `Position::replay_ts`).
+fn batch_of(lines: &[Line], labels: &Labels) -> Batch {
+    let mut streams: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+    for line in lines {
+        let mut pairs = labels.pairs().to_vec();
+        pairs.retain(|(name, _)| name != "filename");
+        pairs.push(("filename".to_string(), line.path.display().to_string()));
+        let stream = Labels::from_pairs(pairs).to_string();
+        streams
+            .entry(stream)
+            .or_default()
+            .push((line.ts, line.text.clone()));
+    }
+    streams.into_iter().collect()
+}
+
+/// Runs until `stop` is set: follows, ships, acknowledges, persists.
+pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> anyhow::Result<()> {
+    let saved = positions::load(&options.positions)?;
+    let output = LokiOutput::new(
+        &options.push_url,
+        options.tenant.clone(),
+        options.dead_letter.clone(),
+    )?;
+    let mut tailer = Tailer::new(options.paths.clone(), saved, options.start_at_end);
+    let mut last_scan = Instant::now() - options.poll;
+    let mut persisted = tailer.positions();
+    while !stop.load(Ordering::Relaxed) {
+        if last_scan.elapsed() >= options.poll {
+            tailer.scan();
+            last_scan = Instant::now();
+        }
+        let lines = tailer.read(options.batch_bytes);
+        if lines.is_empty() {
+            let positions = tailer.positions();
+            if positions != persisted {
+                positions::save(&options.positions, &positions)?;
+                persisted = positions;
+            }
+            std::thread::sleep(options.poll.min(Duration::from_millis(100)));
+            continue;
+        }
+        stats
+            .lines_read
+            .fetch_add(lines.len() as u64, Ordering::Relaxed);
+        let batch = batch_of(&lines, &options.labels);
+        // The batch's timestamps are saved before it leaves: sent again after
+        // a crash, its lines are the same entries and the server drops them.
+        let in_flight = tailer.positions();
+        if in_flight != persisted {
+            positions::save(&options.positions, &in_flight)?;
+        }
+        match output.send(&batch, stop) {
+            Delivery::Stopped => break,
+            Delivery::Accepted | Delivery::Refused(_) => {}
+        }
+        stats
+            .lines_sent
+            .fetch_add(lines.len() as u64, Ordering::Relaxed);
+        stats.bytes_sent.fetch_add(
+            lines.iter().map(|l| l.text.len() as u64).sum(),
+            Ordering::Relaxed,
+        );
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        tailer.acknowledge(&lines);
+        let positions = tailer.positions();
+        positions::save(&options.positions, &positions)?;
+        persisted = positions;
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! Where each file has been read up to, persisted atomically: written to a
+//! temporary file, fsynced, renamed over the old one, directory fsynced. A
+//! position only ever moves past lines every output has acknowledged, so a
+//! crash at any point re-sends lines (at least once) and never skips any.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// A file's identity and how far it was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Position {
+    /// The path it was last seen at.
+    pub path: PathBuf,
+    pub dev: u64,
+    pub ino: u64,
+    /// Bytes acknowledged: the start of the first line not yet delivered.
+    pub offset: u64,
+    /// Length and xxh3 of the file's first bytes (up to 1 KiB), which tell
+    /// a rewritten or reused inode from the file that was being read.
+    pub head_len: u64,
+    pub head_hash: u64,
+    /// The timestamp of the first line past `offset` while a batch holding
+    /// it is in flight: lines sent again after a crash get the same
+    /// timestamps, so the server drops them as duplicates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay_ts: Option<i64>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct PositionsFile {
+    files: Vec<Position>,
+}
+
+/// Reads the positions file; a missing file is an empty set.
+pub fn load(path: &Path) -> anyhow::Result<Vec<Position>> {
+    match fs::read(path) {
+        Ok(bytes) => {
+            let file: PositionsFile = serde_json::from_slice(&bytes).map_err(|err| {
+                anyhow::anyhow!("positions file {} is not valid: {err}", path.display())
+            })?;
+            Ok(file.files)
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(err) => Err(anyhow::anyhow!(
+            "cannot read positions file {}: {err}",
+            path.display()
+        )),
+    }
+}
+
+/// Replaces the positions file with `positions`, durably.
+pub fn save(path: &Path, positions: &[Position]) -> anyhow::Result<()> {
+    let mut temp = PathBuf::from(path);
+    temp.as_mut_os_string().push(".tmp");
+    let body = serde_json::to_vec(&PositionsFile {
+        files: positions.to_vec(),
+    })?;
+    let write = || -> std::io::Result<()> {
+        let mut file = fs::File::create(&temp)?;
+        file.write_all(&body)?;
+        file.sync_all()?;
+        fs::rename(&temp, path)?;
+        if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    };
+    write().map_err(|err| anyhow::anyhow!("cannot write positions file {}: {err}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_round_trip_and_refuse_garbage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("positions.json");
+        assert!(load(&path).unwrap().is_empty());
+        let positions = vec![Position {
+            path: dir.path().join("a.log"),
+            dev: 1,
+            ino: 2,
+            offset: 3,
+            head_len: 4,
+            head_hash: 5,
+            replay_ts: Some(6),
+        }];
+        save(&path, &positions).unwrap();
+        assert_eq!(load(&path).unwrap(), positions);
+        fs::write(&path, b"{oops").unwrap();
+        let err = load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("positions file") && err.contains("not valid"),
+            "{err}"
+        );
+    }
+}

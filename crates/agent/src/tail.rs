@@ -1,0 +1,591 @@
+//! Following files: discovery by glob, identity by device and inode checked
+//! against the file's first bytes, and both kinds of rotation.
+//!
+//! - **rename + create**: the renamed file keeps its inode, so the open
+//!   handle keeps reading it to its end (it is found again at its new name
+//!   when the glob matches it, or read as an orphan until it stops growing);
+//!   the new file at the old name is a new inode, read from its start.
+//! - **copytruncate**: the file shrinks below the position (or its first
+//!   bytes change), so it is read again from 0; the copy is a new inode whose
+//!   first bytes equal what the file held, so it continues from the position
+//!   reached in the original instead of being sent twice.
+//!
+//! In doubt, a file is read again from its start: a duplicate is better than
+//! a lost line.
+
+use std::collections::HashSet;
+use std::fs::{self, File, Metadata};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::positions::Position;
+
+/// Bytes at the start of a file that identify its content.
+const HEAD_BYTES: u64 = 1024;
+/// A file's first bytes must be at least this long to match a copy of it.
+const MIN_COPY_MATCH: u64 = 64;
+/// A file no glob path leads to any more is closed once it has not grown for this long.
+const ORPHAN_GRACE: Duration = Duration::from_secs(5);
+/// How long the first bytes of truncated content are remembered, to recognise its copy.
+const RETIRED_FOR: Duration = Duration::from_secs(600);
+/// Longest line sent whole; a longer one is cut into pieces of this size.
+pub const MAX_LINE_BYTES: usize = 256 << 10;
+
+/// The first bytes of a file: their length and xxh3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Head {
+    len: u64,
+    hash: u64,
+}
+
+fn read_head(file: &File, size: u64, len: u64) -> std::io::Result<Head> {
+    let len = len.min(size);
+    let mut bytes = vec![0u8; len as usize];
+    file.read_exact_at(&mut bytes, 0)?;
+    Ok(Head {
+        len,
+        hash: xxhash_rust::xxh3::xxh3_64(&bytes),
+    })
+}
+
+/// Whether `file`'s first `head.len` bytes are still those of `head`.
+fn head_matches(file: &File, size: u64, head: Head) -> bool {
+    head.len <= size && read_head(file, size, head.len).is_ok_and(|now| now == head)
+}
+
+/// One followed file.
+#[derive(Debug)]
+struct Tracked {
+    path: PathBuf,
+    dev: u64,
+    ino: u64,
+    file: File,
+    /// Start of the first line not yet acknowledged.
+    offset: u64,
+    head: Head,
+    /// Since when no glob path leads to this file.
+    orphan_since: Option<Instant>,
+    /// When it last grew, or was found.
+    last_growth: Instant,
+    size: u64,
+    /// The timestamp of the first line past `offset` (see `Position::replay_ts`).
+    segment_ts: Option<i64>,
+}
+
+/// A line read from a file, with where the file's position goes once it is delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    pub path: PathBuf,
+    pub text: String,
+    /// (dev, ino) of the file.
+    pub file: (u64, u64),
+    /// The position after this line.
+    pub end: u64,
+    /// Its timestamp: the file's segment timestamp plus its index past the position.
+    pub ts: i64,
+}
+
+/// Follows the files some globs match.
+#[derive(Debug)]
+pub struct Tailer {
+    globs: Vec<String>,
+    files: Vec<Tracked>,
+    /// First bytes (and position) of contents that were truncated away.
+    retired: Vec<(Head, u64, Instant)>,
+    /// Positions loaded at start, not yet matched to a file.
+    saved: Vec<Position>,
+    /// Files found on the first scan start at their end (when nothing was saved).
+    start_at_end: bool,
+    first_scan: bool,
+}
+
+fn identity(meta: &Metadata) -> (u64, u64) {
+    (meta.dev(), meta.ino())
+}
+
+impl Tailer {
+    pub fn new(globs: Vec<String>, saved: Vec<Position>, start_at_end: bool) -> Tailer {
+        Tailer {
+            globs,
+            files: Vec::new(),
+            retired: Vec::new(),
+            saved,
+            start_at_end,
+            first_scan: true,
+        }
+    }
+
+    /// Finds new files, notices rotations and truncations.
+    pub fn scan(&mut self) {
+        let now = Instant::now();
+        let mut seen: HashSet<(u64, u64)> = HashSet::new();
+        let paths: Vec<PathBuf> = self.globs.iter().flat_map(|glob| expand(glob)).collect();
+        for path in paths {
+            let Ok(meta) = fs::metadata(&path) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            let id = identity(&meta);
+            if !seen.insert(id) {
+                continue;
+            }
+            if let Some(tracked) = self.files.iter_mut().find(|f| (f.dev, f.ino) == id) {
+                tracked.path = path;
+                tracked.orphan_since = None;
+                continue;
+            }
+            self.open(path, now);
+        }
+        if self.first_scan {
+            // Saved files no glob path leads to (rotated away while the agent
+            // was down): find them by inode beside their old path, read them out.
+            for position in std::mem::take(&mut self.saved) {
+                if seen.contains(&(position.dev, position.ino)) {
+                    continue;
+                }
+                if let Some(path) = find_by_inode(&position)
+                    && let Ok(file) = File::open(&path)
+                    && let Ok(meta) = file.metadata()
+                {
+                    let head = Head {
+                        len: position.head_len,
+                        hash: position.head_hash,
+                    };
+                    if head_matches(&file, meta.len(), head) && position.offset <= meta.len() {
+                        self.files.push(Tracked {
+                            path,
+                            dev: position.dev,
+                            ino: position.ino,
+                            file,
+                            offset: position.offset,
+                            head,
+                            orphan_since: Some(now),
+                            last_growth: now,
+                            size: meta.len(),
+                            segment_ts: position.replay_ts,
+                        });
+                    }
+                }
+            }
+        }
+        self.first_scan = false;
+        let mut retired = Vec::new();
+        for tracked in &mut self.files {
+            if !seen.contains(&(tracked.dev, tracked.ino)) && tracked.orphan_since.is_none() {
+                tracked.orphan_since = Some(now);
+            }
+            let Ok(meta) = tracked.file.metadata() else {
+                continue;
+            };
+            let size = meta.len();
+            if size > tracked.size {
+                tracked.last_growth = now;
+            }
+            tracked.size = size;
+            let rewritten =
+                size < tracked.offset || !head_matches(&tracked.file, size, tracked.head);
+            if rewritten {
+                // copytruncate (or a rewrite): remember what it held, start over.
+                tracing::info!(path = %tracked.path.display(), "file truncated; reading it again from its start");
+                retired.push((tracked.head, tracked.offset, now));
+                tracked.offset = 0;
+                tracked.head =
+                    read_head(&tracked.file, size, HEAD_BYTES).unwrap_or(Head { len: 0, hash: 0 });
+                tracked.last_growth = now;
+            } else if tracked.head.len < HEAD_BYTES
+                && size > tracked.head.len
+                && let Ok(head) = read_head(&tracked.file, size, HEAD_BYTES)
+            {
+                tracked.head = head;
+            }
+        }
+        self.retired.extend(retired);
+        self.retired
+            .retain(|(_, _, at)| now.duration_since(*at) < RETIRED_FOR);
+        if self.retired.len() > 1000 {
+            let excess = self.retired.len() - 1000;
+            self.retired.drain(..excess);
+        }
+        // Orphans that were read out and stopped growing are done.
+        self.files.retain(|tracked| {
+            let done = tracked.orphan_since.is_some()
+                && tracked.offset >= tracked.size
+                && now.duration_since(tracked.last_growth) >= ORPHAN_GRACE;
+            if done {
+                tracing::debug!(path = %tracked.path.display(), "finished a rotated file");
+            }
+            !done
+        });
+    }
+
+    fn open(&mut self, path: PathBuf, now: Instant) {
+        let Ok(file) = File::open(&path) else {
+            return;
+        };
+        let Ok(meta) = file.metadata() else {
+            return;
+        };
+        let (dev, ino) = identity(&meta);
+        let size = meta.len();
+        let head = read_head(&file, size, HEAD_BYTES).unwrap_or(Head { len: 0, hash: 0 });
+        let saved = self
+            .saved
+            .iter()
+            .position(|p| (p.dev, p.ino) == (dev, ino))
+            .map(|index| self.saved.swap_remove(index))
+            .filter(|p| {
+                p.offset <= size
+                    && head_matches(
+                        &file,
+                        size,
+                        Head {
+                            len: p.head_len,
+                            hash: p.head_hash,
+                        },
+                    )
+            });
+        // A copy of a file being followed, or of content truncated away.
+        let copy_of = || -> Option<u64> {
+            let known = self.files.iter().map(|f| (f.head, f.offset)).chain(
+                self.retired
+                    .iter()
+                    .map(|(head, offset, _)| (*head, *offset)),
+            );
+            known
+                .filter(|(head, _)| head.len >= MIN_COPY_MATCH)
+                .find(|(head, _)| head_matches(&file, size, *head))
+                .map(|(_, offset)| offset)
+        };
+        let replay_ts = saved.as_ref().and_then(|saved| saved.replay_ts);
+        let offset = if let Some(saved) = saved {
+            saved.offset
+        } else if let Some(offset) = copy_of() {
+            tracing::info!(path = %path.display(), offset, "a copy of a followed file: continuing from its position");
+            offset.min(size)
+        } else if self.first_scan && self.start_at_end {
+            size
+        } else {
+            0
+        };
+        tracing::info!(path = %path.display(), offset, "following");
+        self.files.push(Tracked {
+            path,
+            dev,
+            ino,
+            file,
+            offset,
+            head,
+            orphan_since: None,
+            last_growth: now,
+            size,
+            segment_ts: replay_ts,
+        });
+    }
+
+    /// Complete lines past each file's position, up to about `budget` bytes
+    /// in all. Positions do not move until [`Tailer::acknowledge`].
+    pub fn read(&mut self, budget: usize) -> Vec<Line> {
+        let mut lines = Vec::new();
+        let mut used = 0usize;
+        let now = Instant::now();
+        let now_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+            .unwrap_or(0);
+        for tracked in &mut self.files {
+            if used >= budget {
+                break;
+            }
+            let size = tracked
+                .file
+                .metadata()
+                .map(|m| m.len())
+                .unwrap_or(tracked.size);
+            if size <= tracked.offset {
+                continue;
+            }
+            let want = ((size - tracked.offset) as usize).min((budget - used).max(MAX_LINE_BYTES));
+            let mut buf = vec![0u8; want];
+            let Ok(got) = read_fully_at(&tracked.file, &mut buf, tracked.offset) else {
+                continue;
+            };
+            buf.truncate(got);
+            let mut start = 0usize;
+            let mut position = tracked.offset;
+            let base = *tracked.segment_ts.get_or_insert(now_ns);
+            let first = lines.len();
+            let ts = |lines: &Vec<Line>| base + (lines.len() - first) as i64;
+            while let Some(newline) = memchr(b'\n', &buf[start..]) {
+                let end = start + newline;
+                let text = &buf[start..end];
+                let text = text.strip_suffix(b"\r").unwrap_or(text);
+                position += (end + 1 - start) as u64;
+                lines.push(Line {
+                    path: tracked.path.clone(),
+                    text: String::from_utf8_lossy(text).into_owned(),
+                    file: (tracked.dev, tracked.ino),
+                    end: position,
+                    ts: ts(&lines),
+                });
+                start = end + 1;
+            }
+            let rest = &buf[start..];
+            // A line longer than the limit is cut; the last unfinished line of
+            // an orphan that stopped growing is sent as it is.
+            let finished_orphan = tracked.orphan_since.is_some()
+                && now.duration_since(tracked.last_growth) >= ORPHAN_GRACE
+                && tracked.offset + buf.len() as u64 >= size;
+            if !rest.is_empty() && (rest.len() >= MAX_LINE_BYTES || finished_orphan) {
+                position += rest.len() as u64;
+                lines.push(Line {
+                    path: tracked.path.clone(),
+                    text: String::from_utf8_lossy(rest).into_owned(),
+                    file: (tracked.dev, tracked.ino),
+                    end: position,
+                    ts: ts(&lines),
+                });
+            }
+            used += (position - tracked.offset) as usize;
+        }
+        lines
+    }
+
+    /// Moves positions past delivered lines.
+    pub fn acknowledge(&mut self, lines: &[Line]) {
+        for line in lines {
+            if let Some(tracked) = self.files.iter_mut().find(|f| (f.dev, f.ino) == line.file)
+                && line.end > tracked.offset
+            {
+                tracked.offset = line.end;
+                // The next lines of this file start a new segment.
+                tracked.segment_ts = None;
+            }
+        }
+    }
+
+    /// What to persist: every followed file, and saved positions not yet
+    /// matched (their files may appear later).
+    pub fn positions(&self) -> Vec<Position> {
+        self.files
+            .iter()
+            .map(|f| Position {
+                path: f.path.clone(),
+                dev: f.dev,
+                ino: f.ino,
+                offset: f.offset,
+                head_len: f.head.len,
+                head_hash: f.head.hash,
+                replay_ts: f.segment_ts,
+            })
+            .chain(self.saved.iter().cloned())
+            .collect()
+    }
+
+    /// Bytes not yet delivered, per file path (the lag).
+    pub fn lag(&self) -> Vec<(PathBuf, u64)> {
+        self.files
+            .iter()
+            .map(|f| (f.path.clone(), f.size.saturating_sub(f.offset)))
+            .collect()
+    }
+}
+
+fn read_fully_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match file.read_at(&mut buf[got..], offset + got as u64) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(err) => return Err(err),
+        }
+    }
+    Ok(got)
+}
+
+fn memchr(byte: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == byte)
+}
+
+/// A saved file that is no longer at its path: looked for by inode among its
+/// old directory's files (rotation renames within a directory).
+fn find_by_inode(position: &Position) -> Option<PathBuf> {
+    let dir = position.path.parent()?;
+    fs::read_dir(dir).ok()?.flatten().find_map(|entry| {
+        let meta = entry.metadata().ok()?;
+        (meta.is_file() && identity(&meta) == (position.dev, position.ino)).then(|| entry.path())
+    })
+}
+
+/// The files a glob matches: `*` and `?` within a path component, `[...]`
+/// not supported (matched literally).
+pub fn expand(glob: &str) -> Vec<PathBuf> {
+    let path = Path::new(glob);
+    let mut current: Vec<PathBuf> = vec![if path.is_absolute() {
+        PathBuf::from("/")
+    } else {
+        PathBuf::from(".")
+    }];
+    for component in path.components() {
+        let part = component.as_os_str().to_string_lossy();
+        if matches!(component, std::path::Component::RootDir) {
+            continue;
+        }
+        if !part.contains(['*', '?']) {
+            for dir in &mut current {
+                dir.push(&*part);
+            }
+            continue;
+        }
+        let mut next = Vec::new();
+        for dir in &current {
+            let Ok(entries) = fs::read_dir(dir) else {
+                continue;
+            };
+            let mut names: Vec<String> = entries
+                .flatten()
+                .map(|entry| entry.file_name().to_string_lossy().into_owned())
+                .filter(|name| wildcard_match(&part, name))
+                .collect();
+            names.sort();
+            next.extend(names.into_iter().map(|name| dir.join(name)));
+        }
+        current = next;
+    }
+    current.retain(|path| path.exists());
+    current
+}
+
+/// `*` matches any run of characters, `?` one character (a leading `.` only explicitly).
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    if name.starts_with('.') && !pattern.starts_with('.') {
+        return false;
+    }
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni) = (0, 0);
+    let (mut star, mut mark) = (None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && p[pi] == '*' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard_match("*.log", "app.log"));
+        assert!(wildcard_match("app.log*", "app.log"));
+        assert!(wildcard_match("app.log*", "app.log.1"));
+        assert!(wildcard_match("a?c", "abc"));
+        assert!(!wildcard_match("*.log", "app.txt"));
+        assert!(!wildcard_match("*", ".hidden"));
+        assert!(wildcard_match("*a*b*c", "xaybzc"));
+    }
+
+    fn append(path: &Path, text: &str) {
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+    }
+
+    fn texts(lines: &[Line]) -> Vec<&str> {
+        lines.iter().map(|line| line.text.as_str()).collect()
+    }
+
+    fn step(tailer: &mut Tailer) -> Vec<Line> {
+        tailer.scan();
+        let lines = tailer.read(1 << 20);
+        tailer.acknowledge(&lines);
+        lines
+    }
+
+    #[test]
+    fn rename_and_copytruncate_rotations_lose_and_repeat_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        let glob = format!("{}/app.log*", dir.path().display());
+        let mut tailer = Tailer::new(vec![glob], Vec::new(), false);
+        let long = "x".repeat(80);
+        append(&log, &format!("one {long}\ntwo {long}\npartial"));
+        assert_eq!(
+            texts(&step(&mut tailer)),
+            [format!("one {long}"), format!("two {long}")]
+        );
+        append(&log, " done\n");
+        assert_eq!(texts(&step(&mut tailer)), ["partial done"]);
+
+        // rename + create, with a line written to the old file after the rename.
+        fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+        append(&dir.path().join("app.log.1"), "late\n");
+        append(&log, &format!("three {long}\n"));
+        let mut got = texts(&step(&mut tailer))
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        got.sort();
+        assert_eq!(got, ["late".to_string(), format!("three {long}")]);
+
+        // copytruncate: the copy continues from the position, the original restarts.
+        append(&log, "four\n");
+        fs::copy(&log, dir.path().join("app.log.2")).unwrap();
+        let file = fs::OpenOptions::new().write(true).open(&log).unwrap();
+        file.set_len(0).unwrap();
+        append(&log, &format!("five {long}\n"));
+        let mut got = texts(&step(&mut tailer))
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        got.sort();
+        assert_eq!(got, [format!("five {long}"), "four".to_string()]);
+        assert!(step(&mut tailer).is_empty());
+    }
+
+    #[test]
+    fn a_saved_position_resumes_and_a_rewritten_file_restarts() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("a.log");
+        let glob = format!("{}/*.log", dir.path().display());
+        append(&log, "first\nsecond\n");
+        let mut tailer = Tailer::new(vec![glob.clone()], Vec::new(), false);
+        assert_eq!(texts(&step(&mut tailer)), ["first", "second"]);
+        let saved = tailer.positions();
+        append(&log, "third\n");
+        let mut again = Tailer::new(vec![glob.clone()], saved.clone(), false);
+        assert_eq!(texts(&step(&mut again)), ["third"]);
+        // Same inode, other content (rewritten in place): read from the start.
+        fs::write(&log, "new content\n").unwrap();
+        let mut rewritten = Tailer::new(vec![glob.clone()], saved, false);
+        assert_eq!(texts(&step(&mut rewritten)), ["new content"]);
+        // start at end: only what comes after.
+        let mut from_end = Tailer::new(vec![glob], Vec::new(), true);
+        assert!(step(&mut from_end).is_empty());
+        append(&log, "after\n");
+        assert_eq!(texts(&step(&mut from_end)), ["after"]);
+    }
+}

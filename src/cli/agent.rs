@@ -1,0 +1,82 @@
+//! `strata agent`: follows files and ships their lines to a server (see
+//! crates/agent). The simple form needs no config file:
+//! `strata agent --path '/var/log/app/*.log' --push-url http://127.0.0.1:3100
+//!  --labels '{job="app"}' --positions /var/lib/strata/positions.json`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+
+#[derive(clap::Args)]
+pub struct AgentArgs {
+    /// Files to follow: a glob (`*` and `?` within path components); repeatable.
+    #[arg(long = "path", required = true)]
+    paths: Vec<String>,
+    /// The strata or Loki server (base URL or push URL).
+    #[arg(long, default_value = "http://127.0.0.1:3100")]
+    push_url: String,
+    /// Labels of every stream (each file adds `filename`).
+    #[arg(long, default_value = "{job=\"strata-agent\"}")]
+    labels: String,
+    /// Where read positions are kept across restarts.
+    #[arg(long, default_value = "./strata-agent-positions.json")]
+    positions: PathBuf,
+    /// Tenant (X-Scope-OrgID).
+    #[arg(long)]
+    org_id: Option<String>,
+    /// Files found at the first start begin at their end instead of their start.
+    #[arg(long)]
+    from_end: bool,
+    /// Where batches the server refuses (4xx other than 429) are written, with the reason.
+    #[arg(long)]
+    dead_letter: Option<PathBuf>,
+    /// How often files are scanned for new data (`250ms`, `1s`).
+    #[arg(long, default_value = "250ms")]
+    poll: String,
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn request_stop(_signal: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+pub fn run(args: AgentArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()),
+        ))
+        .with_writer(std::io::stderr)
+        .init();
+    let labels = strata_model::Labels::parse(&args.labels)
+        .map_err(|err| anyhow::anyhow!("invalid --labels {:?}: {err}", args.labels))?;
+    let poll = strata_server::parse_duration(&args.poll)
+        .map_err(|err| anyhow::anyhow!("invalid --poll: {err}"))?;
+    let mut options =
+        strata_agent::AgentOptions::new(args.paths, args.push_url, labels, args.positions);
+    options.tenant = args.org_id;
+    options.start_at_end = args.from_end;
+    options.dead_letter = args.dead_letter;
+    options.poll = Duration::from_nanos(poll.max(1_000_000) as u64);
+    #[allow(unsafe_code)]
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(
+            libc::SIGTERM,
+            request_stop as *const () as libc::sighandler_t,
+        );
+        libc::signal(
+            libc::SIGINT,
+            request_stop as *const () as libc::sighandler_t,
+        );
+    }
+    let stats = strata_agent::AgentStats::default();
+    strata_agent::run(&options, &STOP, &stats).context("agent failed")?;
+    tracing::info!(
+        lines = stats.lines_sent.load(Ordering::Relaxed),
+        "stopped; positions saved"
+    );
+    Ok(())
+}

@@ -1,0 +1,289 @@
+//! End-to-end: `strata agent` following files into a real server, through
+//! rotations (rename + create, copytruncate), SIGKILLs of the agent and an
+//! outage of the server; every line is checked on the server.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Server, client, now_ns};
+
+const CONFIG: &str = "limits:\n  max_entries_per_query: 1000000\n";
+
+fn agent(server_url: &str, dir: &Path) -> Child {
+    Command::new(BIN)
+        .args([
+            "agent",
+            "--path",
+            &format!("{}/app.log*", dir.display()),
+            "--push-url",
+            server_url,
+            "--labels",
+            r#"{job="agent-test"}"#,
+            "--positions",
+            &dir.join("positions.json").display().to_string(),
+            "--poll",
+            "20ms",
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("cannot start strata agent")
+}
+
+fn line(seq: usize) -> String {
+    format!("seq={seq:08} payload={}\n", "p".repeat(seq % 23 + 20))
+}
+
+/// Every line of job agent-test on the server: seq -> times received.
+fn received(server: &Server) -> BTreeMap<usize, usize> {
+    let response = client()
+        .get(format!("{}/loki/api/v1/query_range", server.url))
+        .query(&[
+            ("query", r#"{job="agent-test"}"#),
+            ("start", &(now_ns() - 3_600_000_000_000).to_string()),
+            ("end", &(now_ns() + 60_000_000_000).to_string()),
+            ("limit", "1000000"),
+        ])
+        .send()
+        .unwrap();
+    let body: serde_json::Value = response.json().unwrap();
+    let mut counts = BTreeMap::new();
+    for stream in body["data"]["result"].as_array().unwrap() {
+        for value in stream["values"].as_array().unwrap() {
+            let text = value[1].as_str().unwrap();
+            let seq: usize = text[4..12]
+                .parse()
+                .unwrap_or_else(|_| panic!("bad line {text:?}"));
+            *counts.entry(seq).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Waits until the server holds every seq below `total`; returns the counts.
+fn wait_for_all(server: &Server, total: usize, within: Duration) -> BTreeMap<usize, usize> {
+    let deadline = Instant::now() + within;
+    loop {
+        let counts = received(server);
+        if counts.len() >= total || Instant::now() > deadline {
+            return counts;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn missing(counts: &BTreeMap<usize, usize>, total: usize) -> Vec<usize> {
+    (0..total)
+        .filter(|seq| !counts.contains_key(seq))
+        .take(10)
+        .collect()
+}
+
+struct Writer {
+    dir: PathBuf,
+    file: File,
+    seq: usize,
+    rotations: usize,
+}
+
+impl Writer {
+    fn new(dir: &Path) -> Writer {
+        Writer {
+            dir: dir.to_path_buf(),
+            file: OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("app.log"))
+                .unwrap(),
+            seq: 0,
+            rotations: 0,
+        }
+    }
+
+    fn write(&mut self, lines: usize) {
+        let mut text = String::new();
+        for _ in 0..lines {
+            text.push_str(&line(self.seq));
+            self.seq += 1;
+        }
+        self.file.write_all(text.as_bytes()).unwrap();
+    }
+
+    /// logrotate's default: rename, then the application opens a new file.
+    fn rotate_by_rename(&mut self) {
+        self.rotations += 1;
+        fs::rename(
+            self.dir.join("app.log"),
+            self.dir.join(format!("app.log.{}", self.rotations)),
+        )
+        .unwrap();
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("app.log"))
+            .unwrap();
+    }
+
+    /// logrotate's copytruncate: copy, then truncate in place (the writer keeps its handle).
+    fn rotate_by_copytruncate(&mut self) {
+        self.rotations += 1;
+        fs::copy(
+            self.dir.join("app.log"),
+            self.dir.join(format!("app.log.c{}", self.rotations)),
+        )
+        .unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(self.dir.join("app.log"))
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+    }
+}
+
+#[test]
+fn rotations_of_both_kinds_lose_and_repeat_nothing() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(server_dir.path(), Some(CONFIG));
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = Writer::new(dir.path());
+    writer.write(10);
+    let mut agent = agent(&server.url, dir.path());
+    // 100 rotations of each kind, 200 lines between them, as fast as it goes.
+    for round in 0..200 {
+        writer.write(200);
+        if round % 2 == 0 {
+            writer.rotate_by_rename();
+        } else {
+            writer.rotate_by_copytruncate();
+        }
+        if round % 20 == 0 {
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+    writer.write(50);
+    let total = writer.seq;
+    let counts = wait_for_all(&server, total, Duration::from_secs(120));
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    assert_eq!(
+        missing(&counts, total),
+        Vec::<usize>::new(),
+        "lost lines ({} of {total} received)",
+        counts.len()
+    );
+    let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(10).collect();
+    assert!(repeated.is_empty(), "duplicated lines: {repeated:?}");
+}
+
+#[test]
+fn an_agent_killed_20_times_delivers_every_line() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(server_dir.path(), Some(CONFIG));
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = Writer::new(dir.path());
+    let mut agent = agent(&server.url, dir.path());
+    for kill in 0..20 {
+        for _ in 0..10 {
+            writer.write(100);
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if kill % 5 == 4 {
+            writer.rotate_by_rename();
+        }
+        agent.kill().unwrap(); // SIGKILL
+        agent.wait().unwrap();
+        agent = agent_restarted(&server.url, dir.path());
+    }
+    writer.write(100);
+    let total = writer.seq;
+    let counts = wait_for_all(&server, total, Duration::from_secs(120));
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    assert_eq!(
+        missing(&counts, total),
+        Vec::<usize>::new(),
+        "lost lines ({} of {total} received)",
+        counts.len()
+    );
+    // Lines sent again after a kill carry the timestamps they were first sent
+    // with, so the server keeps them once: exactly once after its dedupe.
+    let repeated: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).take(10).collect();
+    assert!(repeated.is_empty(), "lines returned twice: {repeated:?}");
+}
+
+fn agent_restarted(url: &str, dir: &Path) -> Child {
+    agent(url, dir)
+}
+
+#[test]
+fn a_30_second_server_outage_loses_nothing() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let server = Server::start_at(server_dir.path(), Some(CONFIG), &listen);
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = Writer::new(dir.path());
+    let mut agent = agent(&server.url, dir.path());
+    writer.write(1000);
+    assert_eq!(
+        wait_for_all(&server, 1000, Duration::from_secs(60)).len(),
+        1000
+    );
+    server.kill();
+    // 30 s without a server; the writer goes on and rotates once.
+    let outage = Instant::now();
+    for round in 0..30 {
+        writer.write(200);
+        if round == 15 {
+            writer.rotate_by_rename();
+        }
+        std::thread::sleep(Duration::from_millis(1000));
+    }
+    assert!(outage.elapsed() >= Duration::from_secs(30));
+    let server = Server::start_at(server_dir.path(), Some(CONFIG), &listen);
+    let total = writer.seq;
+    let counts = wait_for_all(&server, total, Duration::from_secs(120));
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    assert_eq!(
+        missing(&counts, total),
+        Vec::<usize>::new(),
+        "lost lines ({} of {total} received)",
+        counts.len()
+    );
+    assert!(
+        counts.values().all(|&n| n == 1),
+        "an outage alone must not duplicate lines"
+    );
+}
+
+#[test]
+fn agent_refuses_bad_arguments() {
+    let output = Command::new(BIN)
+        .args([
+            "agent",
+            "--path",
+            "/tmp/x*.log",
+            "--labels",
+            "{job=",
+            "--positions",
+            "/tmp/p.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("invalid --labels"), "{stderr}");
+}
