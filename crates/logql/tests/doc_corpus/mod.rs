@@ -91,4 +91,3 @@ pub fn corpus() -> Vec<Entry> {
 pub fn in_section(section: Section) -> impl Iterator<Item = Entry> {
     corpus().into_iter().filter(move |e| e.section == section)
 }
-
