@@ -14,6 +14,11 @@ use serde::{Deserialize, Serialize};
 pub struct Position {
     /// The path it was last seen at.
     pub path: PathBuf,
+    /// The path it was first found at: its `filename` label, kept when the
+    /// file is renamed by a rotation (so lines sent again after a crash are
+    /// in the same stream). None in positions of older agents: `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<PathBuf>,
     pub dev: u64,
     pub ino: u64,
     /// Bytes acknowledged: the start of the first line not yet delivered.
@@ -81,7 +86,8 @@ mod tests {
         let path = dir.path().join("positions.json");
         assert!(load(&path).unwrap().is_empty());
         let positions = vec![Position {
-            path: dir.path().join("a.log"),
+            path: dir.path().join("a.log.1"),
+            name: Some(dir.path().join("a.log")),
             dev: 1,
             ino: 2,
             offset: 3,

@@ -58,6 +58,8 @@ fn head_matches(file: &File, size: u64, head: Head) -> bool {
 #[derive(Debug)]
 struct Tracked {
     path: PathBuf,
+    /// Its `filename` label: where it was first found (see `Position::name`).
+    name: PathBuf,
     dev: u64,
     ino: u64,
     file: File,
@@ -76,6 +78,7 @@ struct Tracked {
 /// A line read from a file, with where the file's position goes once it is delivered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Line {
+    /// The file's `filename` label: the path it was first found at.
     pub path: PathBuf,
     pub text: String,
     /// (dev, ino) of the file.
@@ -91,8 +94,8 @@ pub struct Line {
 pub struct Tailer {
     globs: Vec<String>,
     files: Vec<Tracked>,
-    /// First bytes (and position) of contents that were truncated away.
-    retired: Vec<(Head, u64, Instant)>,
+    /// First bytes, position and name of contents that were truncated away.
+    retired: Vec<(Head, u64, PathBuf, Instant)>,
     /// Positions loaded at start, not yet matched to a file.
     saved: Vec<Position>,
     /// Files found on the first scan start at their end (when nothing was saved).
@@ -156,6 +159,10 @@ impl Tailer {
                     };
                     if head_matches(&file, meta.len(), head) && position.offset <= meta.len() {
                         self.files.push(Tracked {
+                            name: position
+                                .name
+                                .clone()
+                                .unwrap_or_else(|| position.path.clone()),
                             path,
                             dev: position.dev,
                             ino: position.ino,
@@ -190,7 +197,7 @@ impl Tailer {
             if rewritten {
                 // copytruncate (or a rewrite): remember what it held, start over.
                 tracing::info!(path = %tracked.path.display(), "file truncated; reading it again from its start");
-                retired.push((tracked.head, tracked.offset, now));
+                retired.push((tracked.head, tracked.offset, tracked.name.clone(), now));
                 tracked.offset = 0;
                 tracked.head =
                     read_head(&tracked.file, size, HEAD_BYTES).unwrap_or(Head { len: 0, hash: 0 });
@@ -204,7 +211,7 @@ impl Tailer {
         }
         self.retired.extend(retired);
         self.retired
-            .retain(|(_, _, at)| now.duration_since(*at) < RETIRED_FOR);
+            .retain(|(.., at)| now.duration_since(*at) < RETIRED_FOR);
         if self.retired.len() > 1000 {
             let excess = self.retired.len() - 1000;
             self.retired.drain(..excess);
@@ -248,22 +255,31 @@ impl Tailer {
                     )
             });
         // A copy of a file being followed, or of content truncated away.
-        let copy_of = || -> Option<u64> {
-            let known = self.files.iter().map(|f| (f.head, f.offset)).chain(
-                self.retired
-                    .iter()
-                    .map(|(head, offset, _)| (*head, *offset)),
-            );
+        // A copy of a file being followed, or of content truncated away:
+        // its position and name.
+        let copy_of = || -> Option<(u64, PathBuf)> {
+            let known = self
+                .files
+                .iter()
+                .map(|f| (f.head, f.offset, &f.name))
+                .chain(
+                    self.retired
+                        .iter()
+                        .map(|(head, offset, name, _)| (*head, *offset, name)),
+                );
             known
-                .filter(|(head, _)| head.len >= MIN_COPY_MATCH)
-                .find(|(head, _)| head_matches(&file, size, *head))
-                .map(|(_, offset)| offset)
+                .filter(|(head, ..)| head.len >= MIN_COPY_MATCH)
+                .find(|(head, ..)| head_matches(&file, size, *head))
+                .map(|(_, offset, name)| (offset, name.clone()))
         };
         let replay_ts = saved.as_ref().and_then(|saved| saved.replay_ts);
+        let mut name = path.clone();
         let offset = if let Some(saved) = saved {
+            name = saved.name.unwrap_or(saved.path);
             saved.offset
-        } else if let Some(offset) = copy_of() {
+        } else if let Some((offset, original)) = copy_of() {
             tracing::info!(path = %path.display(), offset, "a copy of a followed file: continuing from its position");
+            name = original;
             offset.min(size)
         } else if self.first_scan && self.start_at_end {
             size
@@ -272,6 +288,7 @@ impl Tailer {
         };
         tracing::info!(path = %path.display(), offset, "following");
         self.files.push(Tracked {
+            name,
             path,
             dev,
             ino,
@@ -324,7 +341,7 @@ impl Tailer {
                 let text = text.strip_suffix(b"\r").unwrap_or(text);
                 position += (end + 1 - start) as u64;
                 lines.push(Line {
-                    path: tracked.path.clone(),
+                    path: tracked.name.clone(),
                     text: String::from_utf8_lossy(text).into_owned(),
                     file: (tracked.dev, tracked.ino),
                     end: position,
@@ -341,7 +358,7 @@ impl Tailer {
             if !rest.is_empty() && (rest.len() >= MAX_LINE_BYTES || finished_orphan) {
                 position += rest.len() as u64;
                 lines.push(Line {
-                    path: tracked.path.clone(),
+                    path: tracked.name.clone(),
                     text: String::from_utf8_lossy(rest).into_owned(),
                     file: (tracked.dev, tracked.ino),
                     end: position,
@@ -373,6 +390,7 @@ impl Tailer {
             .iter()
             .map(|f| Position {
                 path: f.path.clone(),
+                name: (f.name != f.path).then(|| f.name.clone()),
                 dev: f.dev,
                 ino: f.ino,
                 offset: f.offset,
