@@ -77,17 +77,22 @@ pub struct AgentStats {
 
 /// Groups lines into streams (static labels plus `filename`) with their
 /// timestamps (see `Position::replay_ts`).
-fn batch_of(lines: &[Line], labels: &Labels) -> Batch {
+fn batch_of(lines: &mut [Line], labels: &Labels) -> Batch {
+    // One label set per file, built once per batch.
+    let mut stream_of: BTreeMap<PathBuf, String> = BTreeMap::new();
     let mut streams: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
     for line in lines {
-        let mut pairs = labels.pairs().to_vec();
-        pairs.retain(|(name, _)| name != "filename");
-        pairs.push(("filename".to_string(), line.path.display().to_string()));
-        let stream = Labels::from_pairs(pairs).to_string();
-        streams
-            .entry(stream)
-            .or_default()
-            .push((line.ts, line.text.clone()));
+        let stream = stream_of.entry(line.path.clone()).or_insert_with(|| {
+            let mut pairs = labels.pairs().to_vec();
+            pairs.retain(|(name, _)| name != "filename");
+            pairs.push(("filename".to_string(), line.path.display().to_string()));
+            Labels::from_pairs(pairs).to_string()
+        });
+        let entries = match streams.get_mut(stream.as_str()) {
+            Some(entries) => entries,
+            None => streams.entry(stream.clone()).or_default(),
+        };
+        entries.push((line.ts, std::mem::take(&mut line.text)));
     }
     streams.into_iter().collect()
 }
@@ -108,7 +113,7 @@ pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> any
             tailer.scan();
             last_scan = Instant::now();
         }
-        let lines = tailer.read(options.batch_bytes);
+        let mut lines = tailer.read(options.batch_bytes);
         if lines.is_empty() {
             let positions = tailer.positions();
             if positions != persisted {
@@ -121,7 +126,8 @@ pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> any
         stats
             .lines_read
             .fetch_add(lines.len() as u64, Ordering::Relaxed);
-        let batch = batch_of(&lines, &options.labels);
+        let line_bytes: u64 = lines.iter().map(|l| l.text.len() as u64).sum();
+        let batch = batch_of(&mut lines, &options.labels);
         // The batch's timestamps are saved before it leaves: sent again after
         // a crash, its lines are the same entries and the server drops them.
         let in_flight = tailer.positions();
@@ -135,10 +141,7 @@ pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> any
         stats
             .lines_sent
             .fetch_add(lines.len() as u64, Ordering::Relaxed);
-        stats.bytes_sent.fetch_add(
-            lines.iter().map(|l| l.text.len() as u64).sum(),
-            Ordering::Relaxed,
-        );
+        stats.bytes_sent.fetch_add(line_bytes, Ordering::Relaxed);
         stats.batches.fetch_add(1, Ordering::Relaxed);
         tailer.acknowledge(&lines);
         let positions = tailer.positions();

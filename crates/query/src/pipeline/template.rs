@@ -2,15 +2,25 @@
 //!
 //! Supported: text and `{{ action }}` with `{{-`/`-}}` trimming and
 //! `{{/* comments */}}`; operands `.label` (the label's value, empty when
-//! absent), string (`"..."` with Go escapes, or backticks), number,
-//! `true`/`false`, parenthesized pipelines; pipelines `a | f x | g` (the
-//! piped value is passed as the last argument); `if`/`else if`/`else`/`end`
-//! with Go truthiness (empty string, 0, false are false). The functions are
-//! listed in `template_funcs.rs`. Not supported: variables (`$x`), `range`,
-//! `with`, `define`/`template`/`block`.
+//! absent), `.a.b` (fields of a map value, inside `range`/`with`), `$x` and
+//! `$x.a` (variables; `$` is the labels), string (`"..."` with Go escapes, or
+//! backticks), number (integers and floats kept apart as Go does), `true`/
+//! `false`, parenthesized pipelines; pipelines `a | f x | g` (the piped value
+//! is passed as the last argument); declarations `$x := pipeline` and
+//! assignments `$x = pipeline`; `if`/`else if`/`else`/`end` with Go truthiness
+//! (empty string or collection, 0, false, nil are false); `with` (and `else
+//! with`); `range pipeline`, `range $e := pipeline`, `range $i, $e :=
+//! pipeline` over lists, maps (in key order) and integers, with `else`,
+//! `break` and `continue`. The functions are listed in `template_funcs.rs`.
+//! Not supported: `define`/`template`/`block`, method calls.
 
 use super::entry::LabelSet;
-use super::template_funcs::{Value, call_function, regex_replace};
+use super::template_funcs::{
+    MAX_TEMPLATE_OUTPUT, Value, call_function, call_with_regex, field_of, parse_number_literal,
+};
+
+/// Most `range` iterations one rendering may run, nested ranges included.
+const MAX_RANGE_ITERATIONS: usize = 100_000;
 
 /// A parsed template.
 #[derive(Debug, Clone)]
@@ -21,25 +31,48 @@ pub(crate) struct Template {
 #[derive(Debug, Clone)]
 enum Node {
     Text(String),
+    /// Prints the pipeline's value, unless the pipeline declares or assigns variables.
     Action(Pipe),
-    If {
-        branches: Vec<(Pipe, Vec<Node>)>,
+    /// `if`/`with` with their `else if`/`else with` chain.
+    Branches {
+        branches: Vec<Branch>,
         otherwise: Vec<Node>,
     },
+    Range {
+        pipe: Pipe,
+        body: Vec<Node>,
+        otherwise: Vec<Node>,
+    },
+    Break,
+    Continue,
 }
 
-/// `command | command | ...`.
+#[derive(Debug, Clone)]
+struct Branch {
+    /// `with`: the body runs with the value as dot.
+    with: bool,
+    pipe: Pipe,
+    body: Vec<Node>,
+}
+
+/// `[$x :=] command | command | ...`.
 #[derive(Debug, Clone)]
 struct Pipe {
+    /// Variables the pipeline declares (or assigns when `assign`).
+    decl: Vec<String>,
+    assign: bool,
     commands: Vec<Command>,
 }
 
 impl Pipe {
     /// The label name when the pipe is just `.label`.
     fn single_field(&self) -> Option<&str> {
+        if !self.decl.is_empty() {
+            return None;
+        }
         match self.commands.as_slice() {
             [Command { args, .. }] => match args.as_slice() {
-                [Arg::Field(name)] if !name.is_empty() => Some(name),
+                [Arg::Field(path)] if path.len() == 1 => Some(&path[0]),
                 _ => None,
             },
             _ => None,
@@ -51,7 +84,8 @@ impl Pipe {
 #[derive(Debug, Clone)]
 struct Command {
     args: Vec<Arg>,
-    /// The compiled regex of `regexReplaceAll "literal" ...`, built once at parse time.
+    /// The compiled regex of `regexReplaceAll "literal" ...` or `count "literal" ...`,
+    /// built once at parse time.
     regex: Option<regex::Regex>,
 }
 
@@ -59,7 +93,7 @@ impl Command {
     fn new(args: Vec<Arg>) -> Result<Command, String> {
         let mut regex = None;
         if let [Arg::Function(name), Arg::Literal(Value::Str(pattern)), ..] = args.as_slice()
-            && name.starts_with("regexReplaceAll")
+            && (name.starts_with("regexReplaceAll") || name == "count")
         {
             let compiled = regex::Regex::new(pattern)
                 .map_err(|err| format!("invalid regex {pattern:?}: {err}"))?;
@@ -71,10 +105,14 @@ impl Command {
 
 #[derive(Debug, Clone)]
 enum Arg {
-    Field(String),
+    /// `.a.b`; empty for `.` itself.
+    Field(Vec<String>),
+    /// `$name.a.b`; the name is empty for `$`.
+    Var(String, Vec<String>),
     Literal(Value),
     Function(String),
-    Sub(Pipe),
+    /// `(pipeline)` or `(pipeline).a.b`.
+    Sub(Pipe, Vec<String>),
 }
 
 /// What the template can read.
@@ -86,13 +124,19 @@ pub(crate) struct Context<'a> {
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
-    Field(String),
+    Field(Vec<String>),
+    Var(String, Vec<String>),
     Str(String),
-    Number(f64),
+    Number(Value),
     Ident(String),
     Pipe,
     Open,
     Close,
+    Declare,
+    Assign,
+    Comma,
+    /// `.a.b` right after `)`.
+    Chain(Vec<String>),
 }
 
 impl Template {
@@ -101,16 +145,26 @@ impl Template {
         let mut items = split(source)?;
         check_nesting(&items)?;
         items.reverse();
-        let (nodes, end) = parse_nodes(&mut items)?;
-        if let Some(keyword) = end {
-            return Err(format!("unexpected {{{{{keyword}}}}}"));
+        let mut parser = Parser {
+            items,
+            vars: Vec::new(),
+            ranges: 0,
+        };
+        let (nodes, end) = parser.nodes()?;
+        if let Some(tokens) = end {
+            return Err(format!("unexpected {{{{{}}}}}", keyword(&tokens)));
         }
         Ok(Template { nodes })
     }
 
     /// Renders into `out`.
     pub fn render(&self, context: &Context<'_>, out: &mut String) -> Result<(), String> {
-        render_nodes(&self.nodes, context, out)
+        let mut exec = Exec {
+            context,
+            vars: Vec::new(),
+            iterations: 0,
+        };
+        exec.nodes(&self.nodes, Dot::Labels, out).map(|_| ())
     }
 }
 
@@ -159,16 +213,18 @@ fn split(source: &str) -> Result<Vec<Item>, String> {
     Ok(items)
 }
 
-/// Deepest `if` or parenthesis nesting accepted: parsing and rendering recurse per level.
+/// Deepest block or parenthesis nesting accepted: parsing and rendering recurse per level.
 const MAX_NESTING: usize = 32;
 
 fn check_nesting(items: &[Item]) -> Result<(), String> {
-    let mut ifs = 0usize;
+    let mut blocks = 0usize;
     for item in items {
         let Item::Action(tokens) = item else { continue };
         match tokens.first() {
-            Some(Tok::Ident(word)) if word == "if" => ifs += 1,
-            Some(Tok::Ident(word)) if word == "end" => ifs = ifs.saturating_sub(1),
+            Some(Tok::Ident(word)) if matches!(word.as_str(), "if" | "with" | "range") => {
+                blocks += 1
+            }
+            Some(Tok::Ident(word)) if word == "end" => blocks = blocks.saturating_sub(1),
             _ => {}
         }
         let mut parens = 0usize;
@@ -182,8 +238,10 @@ fn check_nesting(items: &[Item]) -> Result<(), String> {
                 return Err(format!("parentheses nested deeper than {MAX_NESTING}"));
             }
         }
-        if ifs > MAX_NESTING {
-            return Err(format!("if blocks nested deeper than {MAX_NESTING}"));
+        if blocks > MAX_NESTING {
+            return Err(format!(
+                "if/with/range blocks nested deeper than {MAX_NESTING}"
+            ));
         }
     }
     Ok(())
@@ -220,6 +278,20 @@ fn tokenize(action: &str) -> Result<Vec<Tok>, String> {
     let chars: Vec<char> = action.chars().collect();
     let mut pos = 0;
     let is_word = |c: char| c.is_alphanumeric() || c == '_';
+    let is_digit = |at: usize| chars.get(at).is_some_and(char::is_ascii_digit);
+    // `.a.b` after a field or variable: the segments, advancing `pos`.
+    let segments = |pos: &mut usize| {
+        let mut path = Vec::new();
+        while chars.get(*pos) == Some(&'.') && chars.get(*pos + 1).is_some_and(|&c| is_word(c)) {
+            let start = *pos + 1;
+            *pos = start;
+            while *pos < chars.len() && is_word(chars[*pos]) {
+                *pos += 1;
+            }
+            path.push(chars[start..*pos].iter().collect::<String>());
+        }
+        path
+    };
     while pos < chars.len() {
         let c = chars[pos];
         if c.is_whitespace() {
@@ -233,13 +305,34 @@ fn tokenize(action: &str) -> Result<Vec<Tok>, String> {
         } else if c == ')' {
             tokens.push(Tok::Close);
             pos += 1;
-        } else if c == '.' {
+            // `(pipeline).field`
+            let path = segments(&mut pos);
+            if !path.is_empty() {
+                tokens.push(Tok::Chain(path));
+            }
+        } else if c == ',' {
+            tokens.push(Tok::Comma);
+            pos += 1;
+        } else if c == ':' && chars.get(pos + 1) == Some(&'=') {
+            tokens.push(Tok::Declare);
+            pos += 2;
+        } else if c == '=' {
+            tokens.push(Tok::Assign);
+            pos += 1;
+        } else if c == '$' {
             let start = pos + 1;
             pos = start;
             while pos < chars.len() && is_word(chars[pos]) {
                 pos += 1;
             }
-            tokens.push(Tok::Field(chars[start..pos].iter().collect()));
+            let name: String = chars[start..pos].iter().collect();
+            tokens.push(Tok::Var(name, segments(&mut pos)));
+        } else if c == '.' && !is_digit(pos + 1) {
+            let path = segments(&mut pos);
+            if path.is_empty() {
+                pos += 1;
+            }
+            tokens.push(Tok::Field(path));
         } else if c == '"' {
             let mut text = String::new();
             pos += 1;
@@ -273,16 +366,26 @@ fn tokenize(action: &str) -> Result<Vec<Tok>, String> {
             tokens.push(Tok::Str(chars[start..start + len].iter().collect()));
             pos = start + len + 1;
         } else if c.is_ascii_digit()
-            || (c == '-' && chars.get(pos + 1).is_some_and(char::is_ascii_digit))
+            || (c == '.' && is_digit(pos + 1))
+            || (matches!(c, '-' | '+')
+                && (is_digit(pos + 1) || (chars.get(pos + 1) == Some(&'.') && is_digit(pos + 2))))
         {
             let start = pos;
             pos += 1;
-            while pos < chars.len() && (chars[pos].is_ascii_alphanumeric() || chars[pos] == '.') {
-                pos += 1;
+            while pos < chars.len() {
+                let c = chars[pos];
+                let exponent_sign = matches!(c, '-' | '+')
+                    && matches!(chars[pos - 1], 'e' | 'E')
+                    && !chars[start..pos].iter().any(|&c| c == 'x' || c == 'X');
+                if c.is_ascii_alphanumeric() || c == '.' || c == '_' || exponent_sign {
+                    pos += 1;
+                } else {
+                    break;
+                }
             }
             let text: String = chars[start..pos].iter().collect();
             tokens.push(Tok::Number(
-                text.parse().map_err(|_| format!("bad number {text:?}"))?,
+                parse_number_literal(&text).ok_or_else(|| format!("bad number {text:?}"))?,
             ));
         } else if is_word(c) {
             let start = pos;
@@ -297,90 +400,207 @@ fn tokenize(action: &str) -> Result<Vec<Tok>, String> {
     Ok(tokens)
 }
 
-/// Parses nodes until the end or a control keyword (`else`, `end`), which is returned.
-fn parse_nodes(items: &mut Vec<Item>) -> Result<(Vec<Node>, Option<String>), String> {
-    let mut nodes = Vec::new();
-    while let Some(item) = items.pop() {
-        let tokens = match item {
-            Item::Text(text) => {
-                nodes.push(Node::Text(text));
-                continue;
-            }
-            Item::Action(tokens) => tokens,
-        };
-        match tokens.first() {
-            Some(Tok::Ident(word)) if word == "end" || word == "else" => {
-                // Put the remainder of `else if ...` back for the caller.
-                items.push(Item::Action(tokens));
-                return Ok((nodes, Some(word_of(items))));
-            }
-            Some(Tok::Ident(word)) if word == "if" => {
-                nodes.push(parse_if(tokens[1..].to_vec(), items)?)
-            }
-            Some(Tok::Ident(word))
-                if matches!(
-                    word.as_str(),
-                    "range" | "with" | "define" | "template" | "block"
-                ) =>
-            {
-                return Err(format!("{word} is not supported"));
-            }
-            None => return Err("empty action".to_string()),
-            _ => nodes.push(Node::Action(parse_pipe(&tokens)?)),
-        }
-    }
-    Ok((nodes, None))
-}
-
-/// The keyword of the action on top of the stack.
-fn word_of(items: &[Item]) -> String {
-    match items.last() {
-        Some(Item::Action(tokens)) => match tokens.first() {
-            Some(Tok::Ident(word)) => word.clone(),
-            _ => String::new(),
-        },
+/// The leading keyword of an action, for messages.
+fn keyword(tokens: &[Tok]) -> String {
+    match tokens.first() {
+        Some(Tok::Ident(word)) => word.clone(),
         _ => String::new(),
     }
 }
 
-fn parse_if(condition: Vec<Tok>, items: &mut Vec<Item>) -> Result<Node, String> {
-    let mut branches = Vec::new();
-    let mut condition = parse_pipe(&condition)?;
-    loop {
-        let (body, end) = parse_nodes(items)?;
-        let Some(Item::Action(tokens)) = items.pop() else {
-            return Err("missing {{end}}".to_string());
-        };
-        match end.as_deref() {
-            Some("end") => {
-                branches.push((condition, body));
-                return Ok(Node::If {
-                    branches,
-                    otherwise: Vec::new(),
-                });
-            }
-            Some("else") if tokens.len() > 2 && tokens[1] == Tok::Ident("if".to_string()) => {
-                branches.push((condition, body));
-                condition = parse_pipe(&tokens[2..])?;
-            }
-            Some("else") => {
-                branches.push((condition, body));
-                let (otherwise, end) = parse_nodes(items)?;
-                items.pop();
-                if end.as_deref() != Some("end") {
-                    return Err("missing {{end}}".to_string());
+fn is_keyword(tokens: &[Tok], word: &str) -> bool {
+    matches!(tokens.first(), Some(Tok::Ident(first)) if first == word)
+}
+
+struct Parser {
+    /// The remaining items, last first.
+    items: Vec<Item>,
+    /// Variables in scope, innermost last.
+    vars: Vec<String>,
+    /// Depth of `range` bodies being parsed (for `break`/`continue`).
+    ranges: usize,
+}
+
+impl Parser {
+    /// Parses nodes until the end or an `{{else ...}}`/`{{end}}`, whose tokens are returned.
+    fn nodes(&mut self) -> Result<(Vec<Node>, Option<Vec<Tok>>), String> {
+        let mut nodes = Vec::new();
+        while let Some(item) = self.items.pop() {
+            let tokens = match item {
+                Item::Text(text) => {
+                    nodes.push(Node::Text(text));
+                    continue;
                 }
-                return Ok(Node::If {
-                    branches,
-                    otherwise,
-                });
+                Item::Action(tokens) => tokens,
+            };
+            let Some(first) = tokens.first() else {
+                return Err("empty action".to_string());
+            };
+            let word = match first {
+                Tok::Ident(word) => word.as_str(),
+                _ => "",
+            };
+            match word {
+                "end" | "else" => return Ok((nodes, Some(tokens))),
+                "if" | "with" => nodes.push(self.branches(word == "with", &tokens[1..])?),
+                "range" => nodes.push(self.range(&tokens[1..])?),
+                "break" | "continue" => {
+                    if tokens.len() > 1 {
+                        return Err(format!("unexpected arguments after {{{{{word}}}}}"));
+                    }
+                    if self.ranges == 0 {
+                        return Err(format!("{{{{{word}}}}} outside {{{{range}}}}"));
+                    }
+                    nodes.push(if word == "break" {
+                        Node::Break
+                    } else {
+                        Node::Continue
+                    });
+                }
+                "define" | "template" | "block" => {
+                    return Err(format!("{word} is not supported"));
+                }
+                _ => nodes.push(Node::Action(self.pipe(&tokens, false)?)),
             }
-            _ => return Err("missing {{end}}".to_string()),
         }
+        Ok((nodes, None))
+    }
+
+    /// `if`/`with` after its keyword, through the `{{end}}` of its chain.
+    fn branches(&mut self, with: bool, condition: &[Tok]) -> Result<Node, String> {
+        let mark = self.vars.len();
+        let mut branches = Vec::new();
+        let mut kind = with;
+        let mut pipe = self.pipe(condition, false)?;
+        let node = loop {
+            let (body, end) = self.nodes()?;
+            branches.push(Branch {
+                with: kind,
+                pipe,
+                body,
+            });
+            let end = end.ok_or("missing {{end}}")?;
+            match end.as_slice() {
+                [Tok::Ident(word)] if word == "end" => {
+                    break Node::Branches {
+                        branches,
+                        otherwise: Vec::new(),
+                    };
+                }
+                [Tok::Ident(word)] if word == "else" => {
+                    let otherwise = self.else_body()?;
+                    break Node::Branches {
+                        branches,
+                        otherwise,
+                    };
+                }
+                [Tok::Ident(word), Tok::Ident(next), rest @ ..]
+                    if word == "else" && (next == "if" || next == "with") =>
+                {
+                    kind = next == "with";
+                    pipe = self.pipe(rest, false)?;
+                }
+                _ => return Err(format!("unexpected {{{{{}}}}}", keyword(&end))),
+            }
+        };
+        self.vars.truncate(mark);
+        Ok(node)
+    }
+
+    /// `range` after its keyword, through its `{{end}}`.
+    fn range(&mut self, tokens: &[Tok]) -> Result<Node, String> {
+        let mark = self.vars.len();
+        let pipe = self.pipe(tokens, true)?;
+        self.ranges += 1;
+        let parsed = self.nodes();
+        self.ranges -= 1;
+        let (body, end) = parsed?;
+        let end = end.ok_or("missing {{end}}")?;
+        let otherwise = match end.as_slice() {
+            [Tok::Ident(word)] if word == "end" => Vec::new(),
+            [Tok::Ident(word)] if word == "else" => self.else_body()?,
+            [Tok::Ident(word), Tok::Ident(next), rest @ ..]
+                if word == "else" && (next == "if" || next == "with") =>
+            {
+                vec![self.branches(next == "with", rest)?]
+            }
+            _ => return Err(format!("unexpected {{{{{}}}}}", keyword(&end))),
+        };
+        self.vars.truncate(mark);
+        Ok(Node::Range {
+            pipe,
+            body,
+            otherwise,
+        })
+    }
+
+    /// The nodes after a plain `{{else}}`, through `{{end}}`.
+    fn else_body(&mut self) -> Result<Vec<Node>, String> {
+        let (otherwise, end) = self.nodes()?;
+        match end {
+            Some(tokens) if tokens.len() == 1 && is_keyword(&tokens, "end") => Ok(otherwise),
+            Some(tokens) => Err(format!(
+                "expected {{{{end}}}}, found {{{{{}}}}}",
+                keyword(&tokens)
+            )),
+            None => Err("missing {{end}}".to_string()),
+        }
+    }
+
+    /// A pipeline with its optional declaration (two variables only in `range`).
+    fn pipe(&mut self, tokens: &[Tok], range: bool) -> Result<Pipe, String> {
+        let (decl, assign, rest) = match tokens {
+            [
+                Tok::Var(name, path),
+                op @ (Tok::Declare | Tok::Assign),
+                rest @ ..,
+            ] => {
+                if path.is_empty() && !name.is_empty() {
+                    (vec![name.clone()], *op == Tok::Assign, rest)
+                } else {
+                    return Err("bad variable in declaration".to_string());
+                }
+            }
+            [
+                Tok::Var(first, first_path),
+                Tok::Comma,
+                Tok::Var(second, second_path),
+                op @ (Tok::Declare | Tok::Assign),
+                rest @ ..,
+            ] => {
+                if !range {
+                    return Err("too many declarations".to_string());
+                }
+                if !(first_path.is_empty() && second_path.is_empty())
+                    || first.is_empty()
+                    || second.is_empty()
+                {
+                    return Err("bad variable in declaration".to_string());
+                }
+                (
+                    vec![first.clone(), second.clone()],
+                    *op == Tok::Assign,
+                    rest,
+                )
+            }
+            _ => (Vec::new(), false, tokens),
+        };
+        if assign && let Some(name) = decl.iter().find(|name| !self.vars.contains(name)) {
+            return Err(format!("undefined variable \"${name}\""));
+        }
+        let commands = parse_commands(rest, &self.vars)?;
+        if !assign {
+            self.vars.extend(decl.iter().cloned());
+        }
+        Ok(Pipe {
+            decl,
+            assign,
+            commands,
+        })
     }
 }
 
-fn parse_pipe(tokens: &[Tok]) -> Result<Pipe, String> {
+fn parse_commands(tokens: &[Tok], vars: &[String]) -> Result<Vec<Command>, String> {
     let mut commands = Vec::new();
     let mut args = Vec::new();
     let mut pos = 0;
@@ -404,12 +624,33 @@ fn parse_pipe(tokens: &[Tok]) -> Result<Pipe, String> {
                         None => return Err("unclosed '('".to_string()),
                     }
                 }
-                args.push(Arg::Sub(parse_pipe(&tokens[start..pos])?));
+                let pipe = Pipe {
+                    decl: Vec::new(),
+                    assign: false,
+                    commands: parse_commands(&tokens[start..pos], vars)?,
+                };
+                let path = match tokens.get(pos + 1) {
+                    Some(Tok::Chain(path)) => {
+                        pos += 1;
+                        path.clone()
+                    }
+                    _ => Vec::new(),
+                };
+                args.push(Arg::Sub(pipe, path));
             }
             Tok::Close => return Err("unexpected ')'".to_string()),
-            Tok::Field(name) => args.push(Arg::Field(name.clone())),
+            Tok::Declare | Tok::Assign | Tok::Comma | Tok::Chain(_) => {
+                return Err("unexpected declaration or ',' in pipeline".to_string());
+            }
+            Tok::Field(path) => args.push(Arg::Field(path.clone())),
+            Tok::Var(name, path) => {
+                if !name.is_empty() && !vars.contains(name) {
+                    return Err(format!("undefined variable \"${name}\""));
+                }
+                args.push(Arg::Var(name.clone(), path.clone()));
+            }
             Tok::Str(text) => args.push(Arg::Literal(Value::Str(text.clone()))),
-            Tok::Number(value) => args.push(Arg::Literal(Value::Num(*value))),
+            Tok::Number(value) => args.push(Arg::Literal(value.clone())),
             Tok::Ident(word) => match word.as_str() {
                 "true" => args.push(Arg::Literal(Value::Bool(true))),
                 "false" => args.push(Arg::Literal(Value::Bool(false))),
@@ -428,87 +669,311 @@ fn parse_pipe(tokens: &[Tok]) -> Result<Pipe, String> {
         return Err("missing command".to_string());
     }
     commands.push(Command::new(args)?);
-    Ok(Pipe { commands })
+    Ok(commands)
 }
 
-fn render_nodes(nodes: &[Node], context: &Context<'_>, out: &mut String) -> Result<(), String> {
-    for node in nodes {
-        match node {
-            Node::Text(text) => out.push_str(text),
-            Node::Action(pipe) => match pipe.single_field() {
-                // The common `{{.label}}`: copy the value without building a Value.
-                Some(name) => out.push_str(context.labels.get(name).unwrap_or("")),
-                None => eval_pipe(pipe, context)?.write_to(out),
-            },
-            Node::If {
-                branches,
-                otherwise,
-            } => {
-                let mut taken = false;
-                for (condition, body) in branches {
-                    if eval_pipe(condition, context)?.truthy() {
-                        render_nodes(body, context, out)?;
-                        taken = true;
+/// The value `.` stands for.
+#[derive(Clone, Copy)]
+enum Dot<'v> {
+    /// The labels (the template's data).
+    Labels,
+    Value(&'v Value),
+}
+
+/// How a list of nodes ended.
+enum Flow {
+    Next,
+    Break,
+    Continue,
+}
+
+/// One rendering's state.
+struct Exec<'t, 'c> {
+    context: &'t Context<'c>,
+    /// Variables in scope, innermost last.
+    vars: Vec<(String, Value)>,
+    iterations: usize,
+}
+
+impl Exec<'_, '_> {
+    fn nodes(&mut self, nodes: &[Node], dot: Dot<'_>, out: &mut String) -> Result<Flow, String> {
+        for node in nodes {
+            match node {
+                Node::Text(text) => out.push_str(text),
+                Node::Action(pipe) => match (pipe.single_field(), dot) {
+                    // The common `{{.label}}`: copy the value without building a Value.
+                    (Some(name), Dot::Labels) => {
+                        out.push_str(self.context.labels.get(name).unwrap_or(""))
+                    }
+                    _ => {
+                        let value = self.pipe(pipe, dot)?;
+                        if pipe.decl.is_empty() {
+                            match value {
+                                // What Go prints for a missing value (a nil interface).
+                                Value::Nil => out.push_str("<no value>"),
+                                value => value.write_to(out),
+                            }
+                        }
+                    }
+                },
+                Node::Branches {
+                    branches,
+                    otherwise,
+                } => {
+                    let mark = self.vars.len();
+                    let mut flow = None;
+                    for branch in branches {
+                        let value = self.pipe(&branch.pipe, dot)?;
+                        if value.truthy() {
+                            let inner = if branch.with { Dot::Value(&value) } else { dot };
+                            flow = Some(self.nodes(&branch.body, inner, out)?);
+                            break;
+                        }
+                    }
+                    let flow = match flow {
+                        Some(flow) => flow,
+                        None => self.nodes(otherwise, dot, out)?,
+                    };
+                    self.vars.truncate(mark);
+                    if !matches!(flow, Flow::Next) {
+                        return Ok(flow);
+                    }
+                }
+                Node::Range {
+                    pipe,
+                    body,
+                    otherwise,
+                } => {
+                    let flow = self.range(pipe, body, otherwise, dot, out)?;
+                    if !matches!(flow, Flow::Next) {
+                        return Ok(flow);
+                    }
+                }
+                Node::Break => return Ok(Flow::Break),
+                Node::Continue => return Ok(Flow::Continue),
+            }
+            if out.len() > MAX_TEMPLATE_OUTPUT {
+                return Err(format!(
+                    "template output is longer than {MAX_TEMPLATE_OUTPUT} bytes"
+                ));
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    /// Runs a `range`; the flow is that of its `else` (a `break` in the body stops only the range).
+    fn range(
+        &mut self,
+        pipe: &Pipe,
+        body: &[Node],
+        otherwise: &[Node],
+        dot: Dot<'_>,
+        out: &mut String,
+    ) -> Result<Flow, String> {
+        let value = self.commands(&pipe.commands, dot)?;
+        let mark = self.vars.len();
+        for name in &pipe.decl {
+            self.vars.push((name.clone(), Value::Nil));
+        }
+        let mut ran = false;
+        match &value {
+            Value::List(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    ran = true;
+                    let index = Value::Int(index as i64);
+                    if let Flow::Break = self.iteration(pipe, mark, index, item, body, out)? {
                         break;
                     }
                 }
-                if !taken {
-                    render_nodes(otherwise, context, out)?;
+            }
+            Value::Map(map) => {
+                for (key, item) in map {
+                    ran = true;
+                    let key = Value::Str(key.clone());
+                    if let Flow::Break = self.iteration(pipe, mark, key, item, body, out)? {
+                        break;
+                    }
+                }
+            }
+            Value::Int(count) => {
+                if pipe.decl.len() > 1 {
+                    return Err("can't use two variables when ranging over an integer".into());
+                }
+                for index in 0..*count {
+                    ran = true;
+                    let item = Value::Int(index);
+                    if let Flow::Break = self.iteration(pipe, mark, Value::Nil, &item, body, out)? {
+                        break;
+                    }
+                }
+            }
+            Value::Nil => {}
+            other => {
+                return Err(format!(
+                    "range can't iterate over {}",
+                    other.describe_for_error()
+                ));
+            }
+        }
+        let flow = if ran {
+            Flow::Next
+        } else {
+            self.nodes(otherwise, dot, out)?
+        };
+        self.vars.truncate(mark);
+        Ok(flow)
+    }
+
+    fn iteration(
+        &mut self,
+        pipe: &Pipe,
+        mark: usize,
+        key: Value,
+        item: &Value,
+        body: &[Node],
+        out: &mut String,
+    ) -> Result<Flow, String> {
+        self.iterations += 1;
+        if self.iterations > MAX_RANGE_ITERATIONS {
+            return Err(format!(
+                "range ran more than {MAX_RANGE_ITERATIONS} iterations"
+            ));
+        }
+        match pipe.decl.len() {
+            1 => self.vars[mark].1 = item.clone(),
+            2 => {
+                self.vars[mark].1 = key;
+                self.vars[mark + 1].1 = item.clone();
+            }
+            _ => {}
+        }
+        let inner = self.vars.len();
+        let flow = self.nodes(body, Dot::Value(item), out)?;
+        self.vars.truncate(inner);
+        Ok(flow)
+    }
+
+    /// Evaluates a pipeline and applies its declaration or assignment.
+    fn pipe(&mut self, pipe: &Pipe, dot: Dot<'_>) -> Result<Value, String> {
+        let value = self.commands(&pipe.commands, dot)?;
+        if let Some(name) = pipe.decl.first() {
+            if pipe.assign {
+                let slot = self
+                    .vars
+                    .iter_mut()
+                    .rev()
+                    .find(|(declared, _)| declared == name)
+                    .ok_or_else(|| format!("undefined variable \"${name}\""))?;
+                slot.1 = value.clone();
+            } else {
+                self.vars.push((name.clone(), value.clone()));
+            }
+        }
+        Ok(value)
+    }
+
+    fn commands(&mut self, commands: &[Command], dot: Dot<'_>) -> Result<Value, String> {
+        let mut piped: Option<Value> = None;
+        for command in commands {
+            piped = Some(self.command(command, piped.take(), dot)?);
+        }
+        Ok(piped.unwrap_or(Value::Nil))
+    }
+
+    fn command(
+        &mut self,
+        command: &Command,
+        piped: Option<Value>,
+        dot: Dot<'_>,
+    ) -> Result<Value, String> {
+        let Arg::Function(name) = &command.args[0] else {
+            if command.args.len() > 1 || piped.is_some() {
+                return Err("can't give argument to non-function".to_string());
+            }
+            if let Arg::Literal(Value::Nil) = command.args[0] {
+                return Err("nil is not a command".to_string());
+            }
+            return self.arg(&command.args[0], dot);
+        };
+        if name == "and" || name == "or" {
+            // Go evaluates these lazily: the first deciding operand is the result.
+            let mut last = Value::Nil;
+            let rest = command.args[1..].iter().map(Some).chain([None]);
+            for arg in rest {
+                let value = match arg {
+                    Some(arg) => self.arg(arg, dot)?,
+                    None => match &piped {
+                        Some(value) => value.clone(),
+                        None => break,
+                    },
+                };
+                if value.truthy() != (name == "and") {
+                    return Ok(value);
+                }
+                last = value;
+            }
+            if command.args.len() == 1 && piped.is_none() {
+                return Err(format!(
+                    "wrong number of args for {name}: want at least 1 got 0"
+                ));
+            }
+            return Ok(last);
+        }
+        let mut args = Vec::with_capacity(command.args.len());
+        for arg in &command.args[1..] {
+            args.push(self.arg(arg, dot)?);
+        }
+        if let Some(value) = piped {
+            args.push(value);
+        }
+        if let Some(regex) = &command.regex {
+            return call_with_regex(name, regex, &args);
+        }
+        call_function(name, args, self.context)
+    }
+
+    fn arg(&mut self, arg: &Arg, dot: Dot<'_>) -> Result<Value, String> {
+        match arg {
+            Arg::Field(path) => self.field(dot, path),
+            Arg::Var(name, path) if name.is_empty() => self.field(Dot::Labels, path),
+            Arg::Var(name, path) => {
+                let (_, value) = self
+                    .vars
+                    .iter()
+                    .rev()
+                    .find(|(declared, _)| declared == name)
+                    .ok_or_else(|| format!("undefined variable \"${name}\""))?;
+                field_of(value, path)
+            }
+            Arg::Literal(value) => Ok(value.clone()),
+            Arg::Function(name) => call_function(name, Vec::new(), self.context),
+            Arg::Sub(pipe, path) => {
+                let value = self.commands(&pipe.commands, dot)?;
+                if path.is_empty() {
+                    Ok(value)
+                } else {
+                    field_of(&value, path)
                 }
             }
         }
-        if out.len() > super::template_funcs::MAX_TEMPLATE_OUTPUT {
-            return Err(format!(
-                "template output is longer than {} bytes",
-                super::template_funcs::MAX_TEMPLATE_OUTPUT
-            ));
+    }
+
+    fn field(&self, dot: Dot<'_>, path: &[String]) -> Result<Value, String> {
+        match dot {
+            Dot::Labels => {
+                let Some((name, rest)) = path.split_first() else {
+                    return Err("the labels cannot be used as a value".to_string());
+                };
+                let value = Value::Str(self.context.labels.get(name).unwrap_or("").to_string());
+                if rest.is_empty() {
+                    Ok(value)
+                } else {
+                    field_of(&value, rest)
+                }
+            }
+            Dot::Value(value) => field_of(value, path),
         }
     }
-    Ok(())
-}
-
-fn eval_pipe(pipe: &Pipe, context: &Context<'_>) -> Result<Value, String> {
-    let mut piped: Option<Value> = None;
-    for command in &pipe.commands {
-        piped = Some(eval_command(command, piped.take(), context)?);
-    }
-    Ok(piped.unwrap_or(Value::Nil))
-}
-
-fn eval_arg(arg: &Arg, context: &Context<'_>) -> Result<Value, String> {
-    match arg {
-        Arg::Field(name) if name.is_empty() => Err("the dot value cannot be printed".to_string()),
-        Arg::Field(name) => Ok(Value::Str(
-            context.labels.get(name).unwrap_or("").to_string(),
-        )),
-        Arg::Literal(value) => Ok(value.clone()),
-        Arg::Function(name) => call_function(name, Vec::new(), context),
-        Arg::Sub(pipe) => eval_pipe(pipe, context),
-    }
-}
-
-fn eval_command(
-    command: &Command,
-    piped: Option<Value>,
-    context: &Context<'_>,
-) -> Result<Value, String> {
-    let Arg::Function(name) = &command.args[0] else {
-        if command.args.len() > 1 || piped.is_some() {
-            return Err("can't give argument to non-function".to_string());
-        }
-        return eval_arg(&command.args[0], context);
-    };
-    let mut args = Vec::with_capacity(command.args.len());
-    for arg in &command.args[1..] {
-        args.push(eval_arg(arg, context)?);
-    }
-    if let Some(value) = piped {
-        args.push(value);
-    }
-    if let Some(regex) = &command.regex {
-        return regex_replace(name, regex, &args);
-    }
-    call_function(name, args, context)
 }
 
 #[cfg(test)]
@@ -516,23 +981,26 @@ mod tests {
     use super::*;
     use strata_model::Labels;
 
-    #[test]
-    fn renders() {
-        let stream = Labels::parse(
-            r#"{app="api", level="warn", msg="  Hello World  ", n="42", path="/a/b", empty=""}"#,
-        )
-        .unwrap();
+    fn render_with(labels: &str, line: &str, source: &str) -> Result<String, String> {
+        let stream = Labels::parse(labels).unwrap();
         let labels = LabelSet::new(&stream, &[]);
         let context = Context {
             labels: &labels,
-            line: "the line",
+            line,
             ts_ns: 1_700_000_000_123_000_000,
         };
+        let template = Template::parse(source)?;
+        let mut out = String::new();
+        template.render(&context, &mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn renders() {
+        let labels =
+            r#"{app="api", level="warn", msg="  Hello World  ", n="42", path="/a/b", empty=""}"#;
         let case = |source: &str, expected: &str| {
-            let template = Template::parse(source).unwrap_or_else(|err| panic!("{source}: {err}"));
-            let mut out = String::new();
-            template
-                .render(&context, &mut out)
+            let out = render_with(labels, "the line", source)
                 .unwrap_or_else(|err| panic!("{source}: {err}"));
             assert_eq!(out, expected, "{source}");
         };
@@ -602,26 +1070,128 @@ mod tests {
             "{{ .app | alignRight 5 }}|{{ .app | alignLeft 2 }}",
             "  api|ap",
         );
+        // Numbers keep Go's integer/float distinction and printing.
+        case(
+            "{{ 3 }} {{ 3.0 }} {{ .5 }} {{ -2 }} {{ 1e6 }} {{ 0x1f }}",
+            "3 3 0.5 -2 1e+06 31",
+        );
+        // Lazy and/or: the failing operand is never evaluated.
+        case("{{ and .empty (div 1 0) }}|{{ or .app (div 1 0) }}", "|api");
+    }
+
+    #[test]
+    fn variables_range_and_with() {
+        let queries = r#"[{"query":"sum(rate(x[1m]))","ms":12},{"query":"up","ms":3}]"#;
+        let labels =
+            format!(r#"{{app="api", queries={queries:?}, obj="{{\"b\":2,\"a\":1}}", n="3"}}"#);
+        let case = |source: &str, expected: &str| {
+            let out = render_with(&labels, "the line", source)
+                .unwrap_or_else(|err| panic!("{source}: {err}"));
+            assert_eq!(out, expected, "{source}");
+        };
+        // Loki's documented example.
+        case(
+            "{{ range $q := fromJson .queries }} {{ $q.query }} {{ end }}",
+            " sum(rate(x[1m]))  up ",
+        );
+        case(
+            "{{ range fromJson .queries }}[{{ .query }}:{{ .ms }}]{{ end }}",
+            "[sum(rate(x[1m])):12][up:3]",
+        );
+        case(
+            "{{ range $i, $q := fromJson .queries }}{{ $i }}={{ $q.query }};{{ end }}",
+            "0=sum(rate(x[1m]));1=up;",
+        );
+        // Maps iterate in key order; $ is the labels.
+        case(
+            "{{ range $k, $v := fromJson .obj }}{{ $k }}{{ $v }}{{ $.app }} {{ end }}",
+            "a1api b2api ",
+        );
+        case(
+            "{{ range fromJson \"[]\" }}x{{ else }}empty{{ end }}",
+            "empty",
+        );
+        case(
+            "{{ range fromJson \"oops\" }}x{{ else }}none{{ end }}",
+            "none",
+        );
+        case("{{ range $i := 3 }}{{ $i }}{{ end }}", "012");
+        case(
+            "{{ range $i := 10 }}{{ if eq $i 2 }}{{ continue }}{{ end }}{{ if gt $i 4 }}{{ break }}{{ end }}{{ $i }}{{ end }}",
+            "0134",
+        );
+        case(
+            "{{ $x := .app }}{{ $x }}{{ $x = \"b\" }}{{ $x }}{{ if true }}{{ $x := 1 }}{{ $x }}{{ end }}{{ $x }}",
+            "apib1b",
+        );
+        case("{{ $n := int .n }}{{ add $n 1 }}", "4");
+        case(
+            "{{ with fromJson .obj }}{{ .a }}-{{ .b }}{{ end }}{{ with .missing }}x{{ else }}y{{ end }}",
+            "1-2y",
+        );
+        case(
+            "{{ with .missing }}x{{ else with .app }}{{ . }}{{ end }}",
+            "api",
+        );
+        case("{{ (fromJson .obj).a }}", "1");
+        case(
+            "{{ $o := fromJson .obj }}{{ $o }}|{{ $o.c }}|{{ len $o }}",
+            "map[a:1 b:2]|<no value>|2",
+        );
+        case(
+            "{{ fromJson .queries }}",
+            "[map[ms:12 query:sum(rate(x[1m]))] map[ms:3 query:up]]",
+        );
+        case(
+            "{{ range $q := fromJson .queries }}{{ if eq $q.query \"up\" }}{{ $q.ms }}{{ end }}{{ end }}",
+            "3",
+        );
     }
 
     #[test]
     fn rejects() {
         let deep_parens = format!("{{{{ {}1{} }}}}", "(".repeat(40), ")".repeat(40));
         let deep_ifs = format!("{}{}", "{{ if 1 }}".repeat(40), "{{ end }}".repeat(40));
+        let deep_ranges = format!("{}{}", "{{ range 1 }}".repeat(40), "{{ end }}".repeat(40));
         assert!(Template::parse(&deep_parens).is_err());
         assert!(Template::parse(&deep_ifs).is_err());
+        assert!(Template::parse(&deep_ranges).is_err());
         for source in [
             "{{ regexReplaceAll \"(\" .x \"y\" }}",
+            "{{ count \"(\" .x }}",
             "{{",
             "{{ .x",
             "{{ nosuch .x }}",
             "{{ if .x }}",
             "{{ end }}",
-            "{{ range .x }}{{ end }}",
+            "{{ range .x }}",
+            "{{ range .x }}{{ else }}{{ else }}{{ end }}",
             "{{ }}",
             "{{ (.x }}",
+            "{{ $x }}",
+            "{{ $x = 1 }}",
+            "{{ $a, $b := 1 }}",
+            "{{ break }}",
+            "{{ range 1 }}{{ else }}{{ break }}{{ end }}",
+            "{{ if true }}{{ $x := 1 }}{{ end }}{{ $x }}",
+            "{{ define \"x\" }}{{ end }}",
         ] {
             assert!(Template::parse(source).is_err(), "{source}");
+        }
+        // Runtime errors.
+        for source in [
+            "{{ range .app }}{{ end }}",
+            "{{ range $i, $e := 3 }}{{ end }}",
+            "{{ .app.x }}",
+            "{{ . }}",
+            "{{ nil }}",
+            "{{ range $i := 1000000 }}{{ end }}",
+            "{{ range $i := 1000 }}{{ range $j := 1000 }}{{ end }}{{ end }}",
+        ] {
+            assert!(
+                render_with(r#"{app="api"}"#, "", source).is_err(),
+                "{source}"
+            );
         }
     }
 }
