@@ -287,3 +287,84 @@ fn agent_refuses_bad_arguments() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("invalid --labels"), "{stderr}");
 }
+
+#[test]
+fn a_yaml_config_with_two_sources_and_environment_variables() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(server_dir.path(), Some(CONFIG));
+    let dir = tempfile::tempdir().unwrap();
+    fs::create_dir_all(dir.path().join("gpu")).unwrap();
+    fs::write(dir.path().join("train.log"), "epoch 1 loss 2.5\nepoch 2 loss 1.5\n").unwrap();
+    fs::write(dir.path().join("gpu/node1.log"), "GPU 0: Utilization: 91%\n").unwrap();
+    let config = dir.path().join("agent.yaml");
+    fs::write(
+        &config,
+        format!(
+            "positions: {dir}/positions.json\nsources:\n  - type: file\n    paths: [\"{dir}/*.log\"]\n    labels: {{job: training, cluster: \"${{TEST_CLUSTER:dev}}\"}}\n  - type: file\n    paths: [\"{dir}/gpu/*.log\"]\n    labels: {{job: gpu}}\noutput:\n  type: loki\n  url: {url}\npoll: 20ms\n",
+            dir = dir.path().display(),
+            url = server.url
+        ),
+    )
+    .unwrap();
+    let check = Command::new(BIN)
+        .args(["agent", "--config", &config.display().to_string(), "--check-config"])
+        .env("TEST_CLUSTER", "gpu-east-1")
+        .output()
+        .unwrap();
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(said.contains("2 source(s)") && said.contains(r#"cluster="gpu-east-1""#), "{said}");
+
+    let mut agent = Command::new(BIN)
+        .args(["agent", "--config", &config.display().to_string()])
+        .env("TEST_CLUSTER", "gpu-east-1")
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let streams = loop {
+        let body: serde_json::Value = client()
+            .get(format!("{}/loki/api/v1/query_range", server.url))
+            .query(&[
+                ("query", r#"{job=~"training|gpu"}"#),
+                ("start", &(now_ns() - 3_600_000_000_000).to_string()),
+                ("end", &(now_ns() + 60_000_000_000).to_string()),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let streams: Vec<(String, usize)> = body["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| (s["stream"].to_string(), s["values"].as_array().unwrap().len()))
+            .collect();
+        if streams.iter().map(|s| s.1).sum::<usize>() == 3 || Instant::now() > deadline {
+            break streams;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let gpu = format!(r#"{{"filename":"{}/gpu/node1.log","job":"gpu"}}"#, dir.path().display());
+    let training = format!(
+        r#"{{"cluster":"gpu-east-1","filename":"{}/train.log","job":"training"}}"#,
+        dir.path().display()
+    );
+    let mut streams = streams;
+    streams.sort();
+    let mut expected = vec![(gpu, 1), (training, 2)];
+    expected.sort();
+    assert_eq!(streams, expected);
+
+    // A config mistake is named, with a failing exit.
+    fs::write(&config, "positions: p\nsources: [{type: file, paths: [a], lables: {}}]\noutput: {type: loki, url: http://x}\n").unwrap();
+    let bad = Command::new(BIN)
+        .args(["agent", "--config", &config.display().to_string(), "--check-config"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(stderr.contains("lables") && stderr.contains("agent.yaml"), "{stderr}");
+}

@@ -11,8 +11,14 @@ use anyhow::Context;
 
 #[derive(clap::Args)]
 pub struct AgentArgs {
+    /// YAML configuration (docs/agent.md); the other options are then not used.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Check the configuration, say what it runs or what is wrong, and exit.
+    #[arg(long, requires = "config")]
+    check_config: bool,
     /// Files to follow: a glob (`*` and `?` within path components); repeatable.
-    #[arg(long = "path", required = true)]
+    #[arg(long = "path", required_unless_present = "config")]
     paths: Vec<String>,
     /// The strata or Loki server (base URL or push URL).
     #[arg(long, default_value = "http://127.0.0.1:3100")]
@@ -50,16 +56,38 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
         ))
         .with_writer(std::io::stderr)
         .init();
-    let labels = strata_model::Labels::parse(&args.labels)
-        .map_err(|err| anyhow::anyhow!("invalid --labels {:?}: {err}", args.labels))?;
-    let poll = strata_server::parse_duration(&args.poll)
-        .map_err(|err| anyhow::anyhow!("invalid --poll: {err}"))?;
-    let mut options =
-        strata_agent::AgentOptions::new(args.paths, args.push_url, labels, args.positions);
-    options.tenant = args.org_id;
-    options.start_at_end = args.from_end;
-    options.dead_letter = args.dead_letter;
-    options.poll = Duration::from_nanos(poll.max(1_000_000) as u64);
+    let options = match &args.config {
+        Some(path) => strata_agent::config::load(path)?,
+        None => {
+            let labels = strata_model::Labels::parse(&args.labels)
+                .map_err(|err| anyhow::anyhow!("invalid --labels {:?}: {err}", args.labels))?;
+            let poll = strata_server::parse_duration(&args.poll)
+                .map_err(|err| anyhow::anyhow!("invalid --poll: {err}"))?;
+            let mut options =
+                strata_agent::AgentOptions::new(args.paths, args.push_url, labels, args.positions);
+            options.tenant = args.org_id;
+            options.start_at_end = args.from_end;
+            options.dead_letter = args.dead_letter;
+            options.poll = Duration::from_nanos(poll.max(1_000_000) as u64);
+            options
+        }
+    };
+    if args.check_config {
+        println!(
+            "config ok: {} source(s), pushing to {}, positions in {}",
+            options.sources.len(),
+            options.push_url,
+            options.positions.display()
+        );
+        for (index, source) in options.sources.iter().enumerate() {
+            println!(
+                "  sources[{index}]: {} with labels {}",
+                source.paths.join(", "),
+                source.labels
+            );
+        }
+        return Ok(());
+    }
     #[allow(unsafe_code)]
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
     unsafe {

@@ -7,6 +7,7 @@
 //! ([`positions`]). A crash anywhere re-sends what was not acknowledged; a
 //! line is never skipped.
 
+pub mod config;
 pub mod positions;
 pub mod ship;
 pub mod tail;
@@ -21,15 +22,22 @@ use strata_model::Labels;
 use crate::ship::{Batch, Delivery, LokiOutput};
 use crate::tail::{Line, Tailer};
 
+/// Files to follow and the labels of their streams.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileSource {
+    /// Globs (`*` and `?` within path components).
+    pub paths: Vec<String>,
+    /// Labels of the source's streams; each file's stream adds `filename`.
+    pub labels: Labels,
+}
+
 /// What `strata agent` runs with.
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
-    /// Globs of the files to follow (`*` and `?` within path components).
-    pub paths: Vec<String>,
+    /// The files to follow.
+    pub sources: Vec<FileSource>,
     /// The server: a base URL or its push URL.
     pub push_url: String,
-    /// Labels of every stream; each file's stream adds `filename`.
-    pub labels: Labels,
     /// Where positions are kept.
     pub positions: PathBuf,
     /// Tenant (X-Scope-OrgID).
@@ -53,9 +61,8 @@ impl AgentOptions {
         positions: PathBuf,
     ) -> AgentOptions {
         AgentOptions {
-            paths,
+            sources: vec![FileSource { paths, labels }],
             push_url,
-            labels,
             positions,
             tenant: None,
             start_at_end: false,
@@ -77,13 +84,16 @@ pub struct AgentStats {
 
 /// Groups lines into streams (static labels plus `filename`) with their
 /// timestamps (see `Position::replay_ts`).
-fn batch_of(lines: &mut [Line], labels: &Labels) -> Batch {
+fn batch_of(lines: &mut [Line], sources: &[FileSource]) -> Batch {
     // One label set per file, built once per batch.
     let mut stream_of: BTreeMap<PathBuf, String> = BTreeMap::new();
     let mut streams: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
     for line in lines {
         let stream = stream_of.entry(line.path.clone()).or_insert_with(|| {
-            let mut pairs = labels.pairs().to_vec();
+            let mut pairs = sources
+                .get(line.source)
+                .map(|source| source.labels.pairs().to_vec())
+                .unwrap_or_default();
             pairs.retain(|(name, _)| name != "filename");
             pairs.push(("filename".to_string(), line.path.display().to_string()));
             Labels::from_pairs(pairs).to_string()
@@ -105,7 +115,13 @@ pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> any
         options.tenant.clone(),
         options.dead_letter.clone(),
     )?;
-    let mut tailer = Tailer::new(options.paths.clone(), saved, options.start_at_end);
+    let globs = options
+        .sources
+        .iter()
+        .enumerate()
+        .flat_map(|(index, source)| source.paths.iter().map(move |glob| (glob.clone(), index)))
+        .collect();
+    let mut tailer = Tailer::new(globs, saved, options.start_at_end);
     let mut last_scan = Instant::now() - options.poll;
     let mut persisted = tailer.positions();
     while !stop.load(Ordering::Relaxed) {
@@ -127,7 +143,7 @@ pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> any
             .lines_read
             .fetch_add(lines.len() as u64, Ordering::Relaxed);
         let line_bytes: u64 = lines.iter().map(|l| l.text.len() as u64).sum();
-        let batch = batch_of(&mut lines, &options.labels);
+        let batch = batch_of(&mut lines, &options.sources);
         // The batch's timestamps are saved before it leaves: sent again after
         // a crash, its lines are the same entries and the server drops them.
         let in_flight = tailer.positions();

@@ -19,6 +19,9 @@ pub struct Position {
     /// in the same stream). None in positions of older agents: `path`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<PathBuf>,
+    /// The source (of the agent's config) whose glob found it.
+    #[serde(default)]
+    pub source: usize,
     pub dev: u64,
     pub ino: u64,
     /// Bytes acknowledged: the start of the first line not yet delivered.
@@ -88,6 +91,7 @@ mod tests {
         let positions = vec![Position {
             path: dir.path().join("a.log.1"),
             name: Some(dir.path().join("a.log")),
+            source: 1,
             dev: 1,
             ino: 2,
             offset: 3,

@@ -60,6 +60,8 @@ struct Tracked {
     path: PathBuf,
     /// Its `filename` label: where it was first found (see `Position::name`).
     name: PathBuf,
+    /// The source whose glob found it.
+    source: usize,
     dev: u64,
     ino: u64,
     file: File,
@@ -80,6 +82,8 @@ struct Tracked {
 pub struct Line {
     /// The file's `filename` label: the path it was first found at.
     pub path: PathBuf,
+    /// The source whose glob found the file.
+    pub source: usize,
     pub text: String,
     /// (dev, ino) of the file.
     pub file: (u64, u64),
@@ -92,7 +96,8 @@ pub struct Line {
 /// Follows the files some globs match.
 #[derive(Debug)]
 pub struct Tailer {
-    globs: Vec<String>,
+    /// (glob, the source it belongs to).
+    globs: Vec<(String, usize)>,
     files: Vec<Tracked>,
     /// First bytes, position and name of contents that were truncated away.
     retired: Vec<(Head, u64, PathBuf, Instant)>,
@@ -108,7 +113,9 @@ fn identity(meta: &Metadata) -> (u64, u64) {
 }
 
 impl Tailer {
-    pub fn new(globs: Vec<String>, saved: Vec<Position>, start_at_end: bool) -> Tailer {
+    /// `globs`: (glob, source index); a file a glob of several sources
+    /// matches belongs to the first.
+    pub fn new(globs: Vec<(String, usize)>, saved: Vec<Position>, start_at_end: bool) -> Tailer {
         Tailer {
             globs,
             files: Vec::new(),
@@ -123,8 +130,12 @@ impl Tailer {
     pub fn scan(&mut self) {
         let now = Instant::now();
         let mut seen: HashSet<(u64, u64)> = HashSet::new();
-        let paths: Vec<PathBuf> = self.globs.iter().flat_map(|glob| expand(glob)).collect();
-        for path in paths {
+        let paths: Vec<(PathBuf, usize)> = self
+            .globs
+            .iter()
+            .flat_map(|(glob, source)| expand(glob).into_iter().map(|path| (path, *source)))
+            .collect();
+        for (path, source) in paths {
             let Ok(meta) = fs::metadata(&path) else {
                 continue;
             };
@@ -140,7 +151,7 @@ impl Tailer {
                 tracked.orphan_since = None;
                 continue;
             }
-            self.open(path, now);
+            self.open(path, source, now);
         }
         if self.first_scan {
             // Saved files no glob path leads to (rotated away while the agent
@@ -159,6 +170,7 @@ impl Tailer {
                     };
                     if head_matches(&file, meta.len(), head) && position.offset <= meta.len() {
                         self.files.push(Tracked {
+                            source: position.source,
                             name: position
                                 .name
                                 .clone()
@@ -228,7 +240,7 @@ impl Tailer {
         });
     }
 
-    fn open(&mut self, path: PathBuf, now: Instant) {
+    fn open(&mut self, path: PathBuf, source: usize, now: Instant) {
         let Ok(file) = File::open(&path) else {
             return;
         };
@@ -288,6 +300,7 @@ impl Tailer {
         };
         tracing::info!(path = %path.display(), offset, "following");
         self.files.push(Tracked {
+            source,
             name,
             path,
             dev,
@@ -341,6 +354,7 @@ impl Tailer {
                 let text = text.strip_suffix(b"\r").unwrap_or(text);
                 position += (end + 1 - start) as u64;
                 lines.push(Line {
+                    source: tracked.source,
                     path: tracked.name.clone(),
                     text: String::from_utf8_lossy(text).into_owned(),
                     file: (tracked.dev, tracked.ino),
@@ -358,6 +372,7 @@ impl Tailer {
             if !rest.is_empty() && (rest.len() >= MAX_LINE_BYTES || finished_orphan) {
                 position += rest.len() as u64;
                 lines.push(Line {
+                    source: tracked.source,
                     path: tracked.name.clone(),
                     text: String::from_utf8_lossy(rest).into_owned(),
                     file: (tracked.dev, tracked.ino),
@@ -391,6 +406,7 @@ impl Tailer {
             .map(|f| Position {
                 path: f.path.clone(),
                 name: (f.name != f.path).then(|| f.name.clone()),
+                source: f.source,
                 dev: f.dev,
                 ino: f.ino,
                 offset: f.offset,
@@ -548,7 +564,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("app.log");
         let glob = format!("{}/app.log*", dir.path().display());
-        let mut tailer = Tailer::new(vec![glob], Vec::new(), false);
+        let mut tailer = Tailer::new(vec![(glob, 0)], Vec::new(), false);
         let long = "x".repeat(80);
         append(&log, &format!("one {long}\ntwo {long}\npartial"));
         assert_eq!(
@@ -590,18 +606,18 @@ mod tests {
         let log = dir.path().join("a.log");
         let glob = format!("{}/*.log", dir.path().display());
         append(&log, "first\nsecond\n");
-        let mut tailer = Tailer::new(vec![glob.clone()], Vec::new(), false);
+        let mut tailer = Tailer::new(vec![(glob.clone(), 0)], Vec::new(), false);
         assert_eq!(texts(&step(&mut tailer)), ["first", "second"]);
         let saved = tailer.positions();
         append(&log, "third\n");
-        let mut again = Tailer::new(vec![glob.clone()], saved.clone(), false);
+        let mut again = Tailer::new(vec![(glob.clone(), 0)], saved.clone(), false);
         assert_eq!(texts(&step(&mut again)), ["third"]);
         // Same inode, other content (rewritten in place): read from the start.
         fs::write(&log, "new content\n").unwrap();
-        let mut rewritten = Tailer::new(vec![glob.clone()], saved, false);
+        let mut rewritten = Tailer::new(vec![(glob.clone(), 0)], saved, false);
         assert_eq!(texts(&step(&mut rewritten)), ["new content"]);
         // start at end: only what comes after.
-        let mut from_end = Tailer::new(vec![glob], Vec::new(), true);
+        let mut from_end = Tailer::new(vec![(glob, 0)], Vec::new(), true);
         assert!(step(&mut from_end).is_empty());
         append(&log, "after\n");
         assert_eq!(texts(&step(&mut from_end)), ["after"]);
