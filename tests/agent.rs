@@ -294,8 +294,16 @@ fn a_yaml_config_with_two_sources_and_environment_variables() {
     let server = Server::start(server_dir.path(), Some(CONFIG));
     let dir = tempfile::tempdir().unwrap();
     fs::create_dir_all(dir.path().join("gpu")).unwrap();
-    fs::write(dir.path().join("train.log"), "epoch 1 loss 2.5\nepoch 2 loss 1.5\n").unwrap();
-    fs::write(dir.path().join("gpu/node1.log"), "GPU 0: Utilization: 91%\n").unwrap();
+    fs::write(
+        dir.path().join("train.log"),
+        "epoch 1 loss 2.5\nepoch 2 loss 1.5\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("gpu/node1.log"),
+        "GPU 0: Utilization: 91%\n",
+    )
+    .unwrap();
     let config = dir.path().join("agent.yaml");
     fs::write(
         &config,
@@ -307,13 +315,25 @@ fn a_yaml_config_with_two_sources_and_environment_variables() {
     )
     .unwrap();
     let check = Command::new(BIN)
-        .args(["agent", "--config", &config.display().to_string(), "--check-config"])
+        .args([
+            "agent",
+            "--config",
+            &config.display().to_string(),
+            "--check-config",
+        ])
         .env("TEST_CLUSTER", "gpu-east-1")
         .output()
         .unwrap();
-    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
     let said = String::from_utf8_lossy(&check.stdout);
-    assert!(said.contains("2 source(s)") && said.contains(r#"cluster="gpu-east-1""#), "{said}");
+    assert!(
+        said.contains("2 source(s)") && said.contains(r#"cluster="gpu-east-1""#),
+        "{said}"
+    );
 
     let mut agent = Command::new(BIN)
         .args(["agent", "--config", &config.display().to_string()])
@@ -338,7 +358,12 @@ fn a_yaml_config_with_two_sources_and_environment_variables() {
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| (s["stream"].to_string(), s["values"].as_array().unwrap().len()))
+            .map(|s| {
+                (
+                    s["stream"].to_string(),
+                    s["values"].as_array().unwrap().len(),
+                )
+            })
             .collect();
         if streams.iter().map(|s| s.1).sum::<usize>() == 3 || Instant::now() > deadline {
             break streams;
@@ -347,7 +372,10 @@ fn a_yaml_config_with_two_sources_and_environment_variables() {
     };
     agent.kill().unwrap();
     agent.wait().unwrap();
-    let gpu = format!(r#"{{"filename":"{}/gpu/node1.log","job":"gpu"}}"#, dir.path().display());
+    let gpu = format!(
+        r#"{{"filename":"{}/gpu/node1.log","job":"gpu"}}"#,
+        dir.path().display()
+    );
     let training = format!(
         r#"{{"cluster":"gpu-east-1","filename":"{}/train.log","job":"training"}}"#,
         dir.path().display()
@@ -361,10 +389,18 @@ fn a_yaml_config_with_two_sources_and_environment_variables() {
     // A config mistake is named, with a failing exit.
     fs::write(&config, "positions: p\nsources: [{type: file, paths: [a], lables: {}}]\noutput: {type: loki, url: http://x}\n").unwrap();
     let bad = Command::new(BIN)
-        .args(["agent", "--config", &config.display().to_string(), "--check-config"])
+        .args([
+            "agent",
+            "--config",
+            &config.display().to_string(),
+            "--check-config",
+        ])
         .output()
         .unwrap();
     assert!(!bad.status.success());
     let stderr = String::from_utf8_lossy(&bad.stderr);
-    assert!(stderr.contains("lables") && stderr.contains("agent.yaml"), "{stderr}");
+    assert!(
+        stderr.contains("lables") && stderr.contains("agent.yaml"),
+        "{stderr}"
+    );
 }

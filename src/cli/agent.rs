@@ -41,6 +41,9 @@ pub struct AgentArgs {
     /// How often files are scanned for new data (`250ms`, `1s`).
     #[arg(long, default_value = "250ms")]
     poll: String,
+    /// Serve /metrics and /health here (e.g. 127.0.0.1:9080); off by default.
+    #[arg(long)]
+    metrics_listen: Option<String>,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -100,7 +103,11 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
             request_stop as *const () as libc::sighandler_t,
         );
     }
-    let stats = strata_agent::AgentStats::default();
+    let stats = std::sync::Arc::new(strata_agent::AgentStats::default());
+    if let Some(address) = &args.metrics_listen {
+        let bound = strata_agent::monitor::serve(address, stats.clone())?;
+        tracing::info!(%bound, "serving /metrics and /health");
+    }
     strata_agent::run(&options, &STOP, &stats).context("agent failed")?;
     tracing::info!(
         lines = stats.lines_sent.load(Ordering::Relaxed),

@@ -8,6 +8,7 @@
 //! line is never skipped.
 
 pub mod config;
+pub mod monitor;
 pub mod positions;
 pub mod ship;
 pub mod tail;
@@ -80,6 +81,14 @@ pub struct AgentStats {
     pub lines_sent: AtomicU64,
     pub bytes_sent: AtomicU64,
     pub batches: AtomicU64,
+    /// Push attempts that failed and were retried.
+    pub retries: AtomicU64,
+    /// Lines the server refused for good (dead-lettered).
+    pub refused_lines: AtomicU64,
+    /// Whether the last push attempt succeeded (1) or not (0).
+    pub last_push_ok: AtomicU64,
+    /// Per followed file: bytes not yet delivered.
+    pub lag: std::sync::Mutex<Vec<(PathBuf, u64)>>,
 }
 
 /// Groups lines into streams (static labels plus `filename`) with their
@@ -128,6 +137,9 @@ pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> any
         if last_scan.elapsed() >= options.poll {
             tailer.scan();
             last_scan = Instant::now();
+            if let Ok(mut lag) = stats.lag.lock() {
+                *lag = tailer.lag();
+            }
         }
         let mut lines = tailer.read(options.batch_bytes);
         if lines.is_empty() {
@@ -150,7 +162,19 @@ pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> any
         if in_flight != persisted {
             positions::save(&options.positions, &in_flight)?;
         }
-        match output.send(&batch, stop) {
+        let sent = output.send(&batch, stop);
+        stats.retries.store(
+            output.stats.retries.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        stats.refused_lines.store(
+            output.stats.refused_lines.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        stats
+            .last_push_ok
+            .store(u64::from(sent == Delivery::Accepted), Ordering::Relaxed);
+        match sent {
             Delivery::Stopped => break,
             Delivery::Accepted | Delivery::Refused(_) => {}
         }
