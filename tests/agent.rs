@@ -404,3 +404,95 @@ fn a_yaml_config_with_two_sources_and_environment_variables() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_pipeline_parses_promotes_and_filters_before_shipping() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(server_dir.path(), Some(CONFIG));
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(
+        dir.path().join("train.log"),
+        concat!(
+            r#"{"level":"INFO","message":"Batch completed","job_id":"job-1","loss":2.5}"#,
+            "\n",
+            r#"{"level":"DEBUG","message":"prefetch","job_id":"job-1"}"#,
+            "\n",
+            r#"{"level":"ERROR","message":"CUDA out of memory","job_id":"job-2"}"#,
+            "\n",
+            "not json at all\n",
+        ),
+    )
+    .unwrap();
+    let config = dir.path().join("agent.yaml");
+    fs::write(
+        &config,
+        format!(
+            "positions: {dir}/positions.json\nsources:\n  - type: file\n    paths: [\"{dir}/*.log\"]\n    labels: {{job: training}}\n    pipeline: '| json | __error__=\"\" | level!=\"DEBUG\" | line_format \"{{{{.level}}}} {{{{.message}}}}\"'\n    promote: [level]\n    metadata: [job_id]\noutput:\n  type: loki\n  url: {url}\npoll: 20ms\n",
+            dir = dir.path().display(),
+            url = server.url
+        ),
+    )
+    .unwrap();
+    let mut agent = Command::new(BIN)
+        .args(["agent", "--config", &config.display().to_string()])
+        .env("RUST_LOG", "warn")
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let body: serde_json::Value = client()
+            .get(format!("{}/loki/api/v1/query_range", server.url))
+            .header("X-Loki-Response-Encoding-Flags", "categorize-labels")
+            .query(&[
+                ("query", r#"{job="training"}"#),
+                ("start", &(now_ns() - 3_600_000_000_000).to_string()),
+                ("end", &(now_ns() + 60_000_000_000).to_string()),
+                ("direction", "forward"),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let count: usize = body["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["values"].as_array().unwrap().len())
+            .sum();
+        if count >= 2 || Instant::now() > deadline {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    let mut got: Vec<(String, String, String)> = Vec::new();
+    for stream in body["data"]["result"].as_array().unwrap() {
+        for value in stream["values"].as_array().unwrap() {
+            got.push((
+                stream["stream"]["level"].as_str().unwrap_or("").to_string(),
+                value[1].as_str().unwrap().to_string(),
+                value[2]["structuredMetadata"]["job_id"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string(),
+            ));
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            (
+                "ERROR".to_string(),
+                "ERROR CUDA out of memory".to_string(),
+                "job-2".to_string()
+            ),
+            (
+                "INFO".to_string(),
+                "INFO Batch completed".to_string(),
+                "job-1".to_string()
+            ),
+        ]
+    );
+}

@@ -50,6 +50,15 @@ enum SourceConfig {
         paths: Vec<String>,
         #[serde(default)]
         labels: BTreeMap<String, String>,
+        /// LogQL pipeline stages run on each line: `| json | level!="debug"`.
+        #[serde(default)]
+        pipeline: Option<String>,
+        /// Extracted labels that become stream labels.
+        #[serde(default)]
+        promote: Vec<String>,
+        /// Extracted labels sent as structured metadata.
+        #[serde(default)]
+        metadata: Vec<String>,
     },
 }
 
@@ -124,7 +133,13 @@ pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Res
     }
     let mut sources = Vec::new();
     for (index, source) in file.sources.into_iter().enumerate() {
-        let SourceConfig::File { paths, labels } = source;
+        let SourceConfig::File {
+            paths,
+            labels,
+            pipeline,
+            promote,
+            metadata,
+        } = source;
         if paths.is_empty() {
             anyhow::bail!("sources[{index}].paths: at least one glob is needed");
         }
@@ -135,7 +150,25 @@ pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Res
         Labels::from_pairs(with_filename)
             .validate(&strata_model::LabelLimits::default())
             .map_err(|err| anyhow::anyhow!("sources[{index}].labels: {err}"))?;
-        sources.push(FileSource { paths, labels });
+        let pipeline = match pipeline {
+            None => None,
+            Some(text) => Some(std::sync::Arc::new(
+                compile_pipeline(&text)
+                    .map_err(|err| anyhow::anyhow!("sources[{index}].pipeline: {err}"))?,
+            )),
+        };
+        for name in promote.iter().chain(&metadata) {
+            if !strata_model::is_valid_label_name(name) {
+                anyhow::bail!("sources[{index}]: {name:?} is not a valid label name");
+            }
+        }
+        sources.push(FileSource {
+            paths,
+            labels,
+            pipeline,
+            promote,
+            metadata,
+        });
     }
     let OutputConfig::Loki {
         url,
@@ -161,6 +194,18 @@ pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Res
         options.batch_bytes = bytes.clamp(1024, 64 << 20);
     }
     Ok(options)
+}
+
+/// Compiles LogQL pipeline stages (`| json | level="error"`) with the
+/// server's own parser and pipeline.
+fn compile_pipeline(text: &str) -> anyhow::Result<strata_query::Pipeline> {
+    let text = text.trim();
+    if !text.starts_with('|') {
+        anyhow::bail!("{text:?} does not start with a stage such as `| json`");
+    }
+    let expr = strata_logql::parse_log_expr(&format!("{{source=\"agent\"}} {text}"))
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    strata_query::Pipeline::new(&expr.stages).map_err(|err| anyhow::anyhow!("{err}"))
 }
 
 /// `250ms`, `1s`, `2m`.
@@ -235,5 +280,31 @@ mod tests {
             "positions: p\nsources: [{type: file, paths: [a]}]\noutput: {type: loki, url: http://x}\nstart_at: middle\n",
         );
         assert!(start.contains("start_at"), "{start}");
+    }
+
+    #[test]
+    fn a_pipeline_is_compiled_with_the_servers_stages() {
+        let text = |pipeline: &str| {
+            format!(
+                "positions: p\nsources: [{{type: file, paths: [a], pipeline: '{pipeline}', promote: [level], metadata: [trace_id]}}]\noutput: {{type: loki, url: http://x}}\n"
+            )
+        };
+        let options = parse(&text(r#"| json | level!="debug""#), env).unwrap();
+        let source = &options.sources[0];
+        let pipeline = source.pipeline.as_ref().unwrap();
+        let labels = Labels::parse(r#"{job="x"}"#).unwrap();
+        let kept = pipeline
+            .process(1, r#"{"level":"info","trace_id":"t1"}"#, &labels, &[])
+            .unwrap();
+        assert_eq!(kept.labels.get("trace_id"), Some("t1"));
+        assert!(
+            pipeline
+                .process(1, r#"{"level":"debug"}"#, &labels, &[])
+                .is_none()
+        );
+        for bad in ["| jsn", "json", r#"| line_format "{{.x""#] {
+            let err = parse(&text(bad), env).unwrap_err().to_string();
+            assert!(err.contains("sources[0].pipeline"), "{bad}: {err}");
+        }
     }
 }

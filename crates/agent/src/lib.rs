@@ -20,16 +20,37 @@ use std::time::{Duration, Instant};
 
 use strata_model::Labels;
 
-use crate::ship::{Batch, Delivery, LokiOutput};
+use crate::ship::{Batch, Delivery, Entry, LokiOutput};
 use crate::tail::{Line, Tailer};
 
-/// Files to follow and the labels of their streams.
-#[derive(Debug, Clone, PartialEq)]
+/// Files to follow, the labels of their streams, and what is done to each
+/// line before it is sent.
+#[derive(Debug, Clone)]
 pub struct FileSource {
     /// Globs (`*` and `?` within path components).
     pub paths: Vec<String>,
     /// Labels of the source's streams; each file's stream adds `filename`.
     pub labels: Labels,
+    /// LogQL pipeline stages run on each line (`| json | level!="debug"`):
+    /// the server's own parsers, filters and formatters. A line they filter
+    /// out is not sent (its position still moves).
+    pub pipeline: Option<std::sync::Arc<strata_query::Pipeline>>,
+    /// Labels the pipeline extracted that become stream labels.
+    pub promote: Vec<String>,
+    /// Labels the pipeline extracted that are sent as structured metadata.
+    pub metadata: Vec<String>,
+}
+
+impl FileSource {
+    pub fn new(paths: Vec<String>, labels: Labels) -> FileSource {
+        FileSource {
+            paths,
+            labels,
+            pipeline: None,
+            promote: Vec::new(),
+            metadata: Vec::new(),
+        }
+    }
 }
 
 /// What `strata agent` runs with.
@@ -62,7 +83,7 @@ impl AgentOptions {
         positions: PathBuf,
     ) -> AgentOptions {
         AgentOptions {
-            sources: vec![FileSource { paths, labels }],
+            sources: vec![FileSource::new(paths, labels)],
             push_url,
             positions,
             tenant: None,
@@ -85,35 +106,79 @@ pub struct AgentStats {
     pub retries: AtomicU64,
     /// Lines the server refused for good (dead-lettered).
     pub refused_lines: AtomicU64,
+    /// Lines a source's pipeline filtered out.
+    pub filtered_lines: AtomicU64,
     /// Whether the last push attempt succeeded (1) or not (0).
     pub last_push_ok: AtomicU64,
     /// Per followed file: bytes not yet delivered.
     pub lag: std::sync::Mutex<Vec<(PathBuf, u64)>>,
 }
 
-/// Groups lines into streams (static labels plus `filename`) with their
-/// timestamps (see `Position::replay_ts`).
-fn batch_of(lines: &mut [Line], sources: &[FileSource]) -> Batch {
-    // One label set per file, built once per batch.
-    let mut stream_of: BTreeMap<PathBuf, String> = BTreeMap::new();
-    let mut streams: BTreeMap<String, Vec<(i64, String)>> = BTreeMap::new();
+/// Groups lines into streams (the source's labels, `filename`, and promoted
+/// labels) with their timestamps (see `Position::replay_ts`), after the
+/// source's pipeline. Returns the batch and the number of lines filtered out.
+fn batch_of(lines: &mut [Line], sources: &[FileSource]) -> (Batch, u64) {
+    // The labels of each file, built once per batch.
+    let mut file_labels: BTreeMap<(usize, PathBuf), Labels> = BTreeMap::new();
+    let mut streams: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    let mut filtered = 0;
     for line in lines {
-        let stream = stream_of.entry(line.path.clone()).or_insert_with(|| {
-            let mut pairs = sources
-                .get(line.source)
-                .map(|source| source.labels.pairs().to_vec())
-                .unwrap_or_default();
-            pairs.retain(|(name, _)| name != "filename");
-            pairs.push(("filename".to_string(), line.path.display().to_string()));
-            Labels::from_pairs(pairs).to_string()
-        });
-        let entries = match streams.get_mut(stream.as_str()) {
-            Some(entries) => entries,
-            None => streams.entry(stream.clone()).or_default(),
+        let Some(source) = sources.get(line.source) else {
+            continue;
         };
-        entries.push((line.ts, std::mem::take(&mut line.text)));
+        let labels = file_labels
+            .entry((line.source, line.path.clone()))
+            .or_insert_with(|| {
+                let mut pairs = source.labels.pairs().to_vec();
+                pairs.retain(|(name, _)| name != "filename");
+                pairs.push(("filename".to_string(), line.path.display().to_string()));
+                Labels::from_pairs(pairs)
+            });
+        let text = std::mem::take(&mut line.text);
+        let (stream, entry) = match &source.pipeline {
+            None => (
+                labels.to_string(),
+                Entry {
+                    ts: line.ts,
+                    line: text,
+                    metadata: Vec::new(),
+                },
+            ),
+            Some(pipeline) => {
+                let Some(processed) = pipeline.process(line.ts, &text, labels, &[]) else {
+                    filtered += 1;
+                    continue;
+                };
+                let pick = |names: &[String]| -> Vec<(String, String)> {
+                    names
+                        .iter()
+                        .filter_map(|name| {
+                            processed
+                                .labels
+                                .get(name)
+                                .filter(|value| !value.is_empty())
+                                .map(|value| (name.clone(), value.to_string()))
+                        })
+                        .collect()
+                };
+                let mut pairs = labels.pairs().to_vec();
+                for (name, value) in pick(&source.promote) {
+                    pairs.retain(|(existing, _)| *existing != name);
+                    pairs.push((name, value));
+                }
+                (
+                    Labels::from_pairs(pairs).to_string(),
+                    Entry {
+                        ts: line.ts,
+                        line: processed.line,
+                        metadata: pick(&source.metadata),
+                    },
+                )
+            }
+        };
+        streams.entry(stream).or_default().push(entry);
     }
-    streams.into_iter().collect()
+    (streams.into_iter().collect(), filtered)
 }
 
 /// Runs until `stop` is set: follows, ships, acknowledges, persists.
@@ -155,7 +220,8 @@ pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> any
             .lines_read
             .fetch_add(lines.len() as u64, Ordering::Relaxed);
         let line_bytes: u64 = lines.iter().map(|l| l.text.len() as u64).sum();
-        let batch = batch_of(&mut lines, &options.sources);
+        let (batch, filtered) = batch_of(&mut lines, &options.sources);
+        stats.filtered_lines.fetch_add(filtered, Ordering::Relaxed);
         // The batch's timestamps are saved before it leaves: sent again after
         // a crash, its lines are the same entries and the server drops them.
         let in_flight = tailer.positions();

@@ -86,6 +86,11 @@ pub fn metrics(stats: &AgentStats) -> String {
         "Lines the server refused for good (written to the dead-letter file).",
         stats.refused_lines.load(Relaxed),
     );
+    counter(
+        "strata_agent_dropped_lines_total{reason=\"filtered\"}",
+        "Lines a source's pipeline filtered out.",
+        stats.filtered_lines.load(Relaxed),
+    );
     out.push_str("# HELP strata_agent_file_lag_bytes Bytes of a followed file not yet delivered.\n# TYPE strata_agent_file_lag_bytes gauge\n");
     let lag = stats.lag.lock().map(|lag| lag.clone()).unwrap_or_default();
     for (path, bytes) in &lag {

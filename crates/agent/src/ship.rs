@@ -8,14 +8,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use prost::Message;
-use strata_ingest::{EntryAdapter, PushRequest, StreamAdapter, Timestamp};
+use strata_ingest::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp};
 
 /// First and largest wait between attempts.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 
-/// One stream's entries: its label set (Loki's text form) and (ns, line) pairs.
-pub type Batch = Vec<(String, Vec<(i64, String)>)>;
+/// One entry: its time, line and structured metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub ts: i64,
+    pub line: String,
+    pub metadata: Vec<(String, String)>,
+}
+
+/// One stream's entries: its label set (Loki's text form) and entries.
+pub type Batch = Vec<(String, Vec<Entry>)>;
 
 /// What became of a batch.
 #[derive(Debug, PartialEq, Eq)]
@@ -134,9 +142,15 @@ impl LokiOutput {
                 .append(true)
                 .open(path)?;
             for (labels, entries) in batch {
-                for (ts, line) in entries {
+                for entry in entries {
+                    let metadata: serde_json::Map<String, serde_json::Value> = entry
+                        .metadata
+                        .iter()
+                        .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                        .collect();
                     let record = serde_json::json!({
-                        "reason": reason, "labels": labels, "ts": ts.to_string(), "line": line,
+                        "reason": reason, "labels": labels, "ts": entry.ts.to_string(),
+                        "line": entry.line, "metadata": metadata,
                     });
                     writeln!(file, "{record}")?;
                 }
@@ -158,13 +172,20 @@ pub fn encode(batch: &Batch) -> Vec<u8> {
                 labels: labels.clone(),
                 entries: entries
                     .iter()
-                    .map(|(ts, line)| EntryAdapter {
+                    .map(|entry| EntryAdapter {
                         timestamp: Some(Timestamp {
-                            seconds: ts.div_euclid(1_000_000_000),
-                            nanos: ts.rem_euclid(1_000_000_000) as i32,
+                            seconds: entry.ts.div_euclid(1_000_000_000),
+                            nanos: entry.ts.rem_euclid(1_000_000_000) as i32,
                         }),
-                        line: line.clone(),
-                        structured_metadata: Vec::new(),
+                        line: entry.line.clone(),
+                        structured_metadata: entry
+                            .metadata
+                            .iter()
+                            .map(|(name, value)| LabelPairAdapter {
+                                name: name.clone(),
+                                value: value.clone(),
+                            })
+                            .collect(),
                     })
                     .collect(),
                 hash: 0,
@@ -185,7 +206,11 @@ mod tests {
     fn encoded_batches_decode_as_loki_pushes() {
         let batch: Batch = vec![(
             r#"{job="x"}"#.to_string(),
-            vec![(1_700_000_000_123_456_789, "hello".to_string())],
+            vec![Entry {
+                ts: 1_700_000_000_123_456_789,
+                line: "hello".to_string(),
+                metadata: vec![("trace_id".to_string(), "t1".to_string())],
+            }],
         )];
         let body = encode(&batch);
         let limits = strata_ingest::IngestLimits::default();
@@ -199,5 +224,9 @@ mod tests {
             1_700_000_000_123_456_789
         );
         assert_eq!(decoded.streams[0].entries[0].line, "hello");
+        assert_eq!(
+            decoded.streams[0].entries[0].metadata,
+            [("trace_id".to_string(), "t1".to_string())]
+        );
     }
 }
