@@ -150,10 +150,11 @@ pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Res
         Labels::from_pairs(with_filename)
             .validate(&strata_model::LabelLimits::default())
             .map_err(|err| anyhow::anyhow!("sources[{index}].labels: {err}"))?;
+        let kept: Vec<String> = promote.iter().chain(&metadata).cloned().collect();
         let pipeline = match pipeline {
             None => None,
             Some(text) => Some(std::sync::Arc::new(
-                compile_pipeline(&text)
+                compile_pipeline(&text, kept)
                     .map_err(|err| anyhow::anyhow!("sources[{index}].pipeline: {err}"))?,
             )),
         };
@@ -198,14 +199,18 @@ pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Res
 
 /// Compiles LogQL pipeline stages (`| json | level="error"`) with the
 /// server's own parser and pipeline.
-fn compile_pipeline(text: &str) -> anyhow::Result<strata_query::Pipeline> {
+/// The parsers extract only the labels the later stages, `promote` and
+/// `metadata` read, when that is known (no template reads the rest).
+fn compile_pipeline(text: &str, kept: Vec<String>) -> anyhow::Result<strata_query::Pipeline> {
     let text = text.trim();
     if !text.starts_with('|') {
         anyhow::bail!("{text:?} does not start with a stage such as `| json`");
     }
     let expr = strata_logql::parse_log_expr(&format!("{{source=\"agent\"}} {text}"))
         .map_err(|err| anyhow::anyhow!("{err}"))?;
-    strata_query::Pipeline::new(&expr.stages).map_err(|err| anyhow::anyhow!("{err}"))
+    let wanted = strata_query::metric::labels_read_by(&expr.stages, kept);
+    strata_query::Pipeline::with_wanted_labels(&expr.stages, wanted)
+        .map_err(|err| anyhow::anyhow!("{err}"))
 }
 
 /// `250ms`, `1s`, `2m`.

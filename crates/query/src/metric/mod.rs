@@ -41,6 +41,7 @@ use strata_model::Labels;
 use strata_storage::Storage;
 
 use crate::engine::{QueryError, QueryStats};
+pub use range::labels_read_by;
 use series::{Point, Series, Value};
 pub use time::{MAX_POINTS_PER_SERIES, Steps, default_step_ns};
 

@@ -201,10 +201,22 @@ fn observable_labels(stages: &[Stage], groupings: &[&Grouping]) -> Option<HashSe
     if groupings.is_empty() || groupings.iter().any(|grouping| grouping.without) {
         return None;
     }
-    let mut names: HashSet<String> = groupings
-        .iter()
-        .flat_map(|grouping| grouping.labels.iter().cloned())
-        .collect();
+    labels_read_by(
+        stages,
+        groupings
+            .iter()
+            .flat_map(|grouping| grouping.labels.iter().cloned()),
+    )
+}
+
+/// The labels a pipeline's parsers need to extract when, after `stages`,
+/// only the labels `kept` are read: those plus the ones label filters and
+/// unwrap read. None when a stage may read any label (templates, drop, keep).
+pub fn labels_read_by(
+    stages: &[Stage],
+    kept: impl IntoIterator<Item = String>,
+) -> Option<HashSet<String>> {
+    let mut names: HashSet<String> = kept.into_iter().collect();
     for stage in stages {
         match stage {
             Stage::LabelFilter(expr) => label_filter_names(expr, &mut names),
