@@ -49,6 +49,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Every acknowledged push, offered to the live tails.
     pub tail: tokio::sync::broadcast::Sender<Arc<crate::loki::tail::TailBatch>>,
+    /// What the open tails select.
+    pub tail_selectors: Arc<crate::loki::tail::TailSelectors>,
     /// What `GET /config` answers.
     pub config: Arc<ConfigPages>,
 }
@@ -69,6 +71,7 @@ impl AppState {
             limits,
             metrics: Arc::new(Metrics::default()),
             tail: crate::loki::tail::channel(),
+            tail_selectors: Arc::default(),
             config: Arc::new(ConfigPages::default()),
         }
     }

@@ -63,6 +63,7 @@ async fn push_inner(
     let limits = state.limits.ingest;
     let storage = state.storage.clone();
     let tails = state.tail.clone();
+    let selectors = state.tail_selectors.clone();
     let (entries, bytes, rejected) = tokio::task::spawn_blocking(move || -> Result<_, ApiError> {
         let format = PushFormat::from_content_type(content_type.as_deref())
             .map_err(|err| ApiError::with_status(err.status(), err.to_string()))?;
@@ -76,10 +77,10 @@ async fn push_inner(
         let result = (decoded.entries, decoded.bytes, decoded.rejected);
         // Durable now: offer the entries to the live tails, if any.
         if tails.receiver_count() > 0 && !decoded.streams.is_empty() {
-            let _ = tails.send(Arc::new(TailBatch {
-                tenant,
-                streams: decoded.streams,
-            }));
+            let streams = selectors.wanted(&tenant, decoded.streams);
+            if !streams.is_empty() {
+                let _ = tails.send(Arc::new(TailBatch { tenant, streams }));
+            }
         }
         Ok(result)
     })

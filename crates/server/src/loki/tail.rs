@@ -4,8 +4,9 @@
 //! then every entry pushed afterwards that the query selects, as pushes are
 //! acknowledged (every push is offered to the tails through a broadcast
 //! channel; nothing is polled). `delay_for` (0-5 s) holds entries back that
-//! long and sends each batch sorted by time. A client too slow to keep up
-//! loses pushes (more than 1,024 behind): they are counted in
+//! long and sends each batch sorted by time. Pushes carry to the tails only
+//! the streams an open tail selects. A client too slow to keep up loses
+//! pushes (more than 256 behind): they are counted in
 //! `strata_tail_dropped_pushes_total` and logged; `dropped_entries` stays
 //! null, as strata cannot name the lost entries the way Loki does.
 
@@ -33,7 +34,9 @@ const MAX_DELAY_FOR_SECS: u64 = 5;
 /// How long live entries are gathered into one message when `delay_for` is 0.
 const BATCH_WINDOW: Duration = Duration::from_millis(100);
 /// Pushes the broadcast channel holds for a slow tail before it loses some.
-pub const TAIL_CHANNEL_PUSHES: usize = 1024;
+/// Only the streams some open tail selects are offered, which bounds the
+/// memory a slow tail can hold to what tails asked for.
+pub const TAIL_CHANNEL_PUSHES: usize = 256;
 
 /// One acknowledged push, as tails receive it.
 pub struct TailBatch {
@@ -44,6 +47,48 @@ pub struct TailBatch {
 /// The broadcast every push is offered to.
 pub fn channel() -> broadcast::Sender<Arc<TailBatch>> {
     broadcast::channel(TAIL_CHANNEL_PUSHES).0
+}
+
+/// The stream selectors of the open tails: a push offers the tails only the
+/// streams one of them selects.
+#[derive(Debug, Default)]
+pub struct TailSelectors {
+    next_id: std::sync::atomic::AtomicU64,
+    open: std::sync::RwLock<Vec<(u64, String, Vec<strata_model::LabelMatcher>)>>,
+}
+
+impl TailSelectors {
+    fn add(&self, tenant: &str, matchers: Vec<strata_model::LabelMatcher>) -> u64 {
+        let id = self.next_id.fetch_add(1, Relaxed);
+        if let Ok(mut open) = self.open.write() {
+            open.push((id, tenant.to_string(), matchers));
+        }
+        id
+    }
+
+    fn remove(&self, id: u64) {
+        if let Ok(mut open) = self.open.write() {
+            open.retain(|(open_id, ..)| *open_id != id);
+        }
+    }
+
+    /// The streams of a push that some open tail of `tenant` selects.
+    pub fn wanted(&self, tenant: &str, streams: Vec<PushStream>) -> Vec<PushStream> {
+        let Ok(open) = self.open.read() else {
+            return streams;
+        };
+        streams
+            .into_iter()
+            .filter(|stream| {
+                open.iter().any(|(_, tail_tenant, matchers)| {
+                    tail_tenant == tenant
+                        && matchers
+                            .iter()
+                            .all(|m| m.matches(stream.labels.get(&m.name)))
+                })
+            })
+            .collect()
+    }
 }
 
 struct TailParams {
@@ -126,7 +171,10 @@ pub async fn tail(
         )));
     }
     // Gives the place back however the tail ends, even if the upgrade fails.
-    let slot = TailSlot(state.metrics.clone());
+    let id = state
+        .tail_selectors
+        .add(&params.tenant, params.expr.matchers.clone());
+    let slot = TailSlot(state.metrics.clone(), state.tail_selectors.clone(), id);
     // Subscribe before the history is read, so no push falls between them.
     let live = state.tail.subscribe();
     Ok(upgrade.on_upgrade(move |socket| async move {
@@ -136,10 +184,11 @@ pub async fn tail(
 }
 
 /// One open tail, counted in `Metrics::tails` while it lives.
-struct TailSlot(Arc<crate::Metrics>);
+struct TailSlot(Arc<crate::Metrics>, Arc<TailSelectors>, u64);
 
 impl Drop for TailSlot {
     fn drop(&mut self) {
+        self.1.remove(self.2);
         self.0.tails.fetch_sub(1, Relaxed);
     }
 }
