@@ -192,7 +192,8 @@ pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Res
         options.poll = parse_duration(&poll).map_err(|err| anyhow::anyhow!("poll: {err}"))?;
     }
     if let Some(bytes) = file.batch_bytes {
-        options.batch_bytes = bytes.clamp(1024, 64 << 20);
+        // Well under the server's default request limit (64 MiB).
+        options.batch_bytes = bytes.clamp(1024, 16 << 20);
     }
     Ok(options)
 }

@@ -17,14 +17,18 @@ pub fn serve(address: &str, stats: Arc<AgentStats>) -> anyhow::Result<std::net::
         .name("agent-metrics".into())
         .spawn(move || {
             for stream in listener.incoming().flatten() {
-                let _ = answer(stream, &stats);
+                // One thread per connection: an idle client cannot hold up /health.
+                let stats = stats.clone();
+                let _ = std::thread::Builder::new()
+                    .name("agent-metrics-conn".into())
+                    .spawn(move || answer(stream, &stats));
             }
         })?;
     Ok(bound)
 }
 
 fn answer(mut stream: TcpStream, stats: &AgentStats) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(2)))?;
     let mut request_line = String::new();
     BufReader::new(Read::take(&stream, 8192)).read_line(&mut request_line)?;
     let path = request_line.split_whitespace().nth(1).unwrap_or("/");
@@ -81,16 +85,11 @@ pub fn metrics(stats: &AgentStats) -> String {
         "Push attempts retried (connection errors, 429, 5xx).",
         stats.retries.load(Relaxed),
     );
-    counter(
-        "strata_agent_dropped_lines_total{reason=\"refused\"}",
-        "Lines the server refused for good (written to the dead-letter file).",
+    out.push_str(&format!(
+        "# HELP strata_agent_dropped_lines_total Lines not delivered, by reason: refused by the server (dead-lettered) or filtered by a source's pipeline.\n# TYPE strata_agent_dropped_lines_total counter\nstrata_agent_dropped_lines_total{{reason=\"refused\"}} {}\nstrata_agent_dropped_lines_total{{reason=\"filtered\"}} {}\n",
         stats.refused_lines.load(Relaxed),
-    );
-    counter(
-        "strata_agent_dropped_lines_total{reason=\"filtered\"}",
-        "Lines a source's pipeline filtered out.",
-        stats.filtered_lines.load(Relaxed),
-    );
+        stats.filtered_lines.load(Relaxed)
+    ));
     out.push_str("# HELP strata_agent_file_lag_bytes Bytes of a followed file not yet delivered.\n# TYPE strata_agent_file_lag_bytes gauge\n");
     let lag = stats.lag.lock().map(|lag| lag.clone()).unwrap_or_default();
     for (path, bytes) in &lag {
@@ -98,7 +97,8 @@ pub fn metrics(stats: &AgentStats) -> String {
             .display()
             .to_string()
             .replace('\\', "\\\\")
-            .replace('"', "\\\"");
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
         out.push_str(&format!(
             "strata_agent_file_lag_bytes{{path=\"{path}\"}} {bytes}\n"
         ));

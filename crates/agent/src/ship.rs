@@ -1,6 +1,7 @@
 //! The strata/Loki push output: protobuf + snappy, retried with exponential
-//! backoff and jitter on connection errors, 429 and 5xx; any other 4xx is a
-//! permanent refusal, written to the dead-letter file with its reason.
+//! backoff and jitter on connection errors, 401, 403, 404, 408, 429 and 5xx;
+//! any other 4xx (the server refusing these lines) is a permanent refusal,
+//! written to the dead-letter file with its reason.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -97,7 +98,11 @@ impl LokiOutput {
                 Ok(response) => {
                     let status = response.status().as_u16();
                     let text = response.text().unwrap_or_default();
-                    if status != 429 && (400..500).contains(&status) {
+                    // 401/403/404/408 say the agent or its target is
+                    // misconfigured or slow, not that the lines are bad:
+                    // retried like 429 and 5xx until fixed.
+                    let transient = matches!(status, 401 | 403 | 404 | 408 | 429);
+                    if !transient && (400..500).contains(&status) {
                         let reason = format!("{status} {}", text.trim());
                         self.dead_letter(batch, &reason);
                         return Delivery::Refused(reason);

@@ -106,6 +106,10 @@ pub struct Tailer {
     /// Files found on the first scan start at their end (when nothing was saved).
     start_at_end: bool,
     first_scan: bool,
+    /// The file `read` starts with (rotates, for fairness).
+    next_first: usize,
+    /// Per `filename` label, the newest timestamp given to a line.
+    last_ts: std::collections::HashMap<PathBuf, i64>,
 }
 
 fn identity(meta: &Metadata) -> (u64, u64) {
@@ -120,9 +124,12 @@ impl Tailer {
             globs,
             files: Vec::new(),
             retired: Vec::new(),
+            // Only a first start (nothing saved) begins files at their end.
+            start_at_end: start_at_end && saved.is_empty(),
             saved,
-            start_at_end,
             first_scan: true,
+            next_first: 0,
+            last_ts: std::collections::HashMap::new(),
         }
     }
 
@@ -156,6 +163,9 @@ impl Tailer {
         if self.first_scan {
             // Saved files no glob path leads to (rotated away while the agent
             // was down): find them by inode beside their old path, read them out.
+            // Saved positions matched by neither are kept (and persisted):
+            // their files may appear later (a directory mounted late).
+            let mut unmatched = Vec::new();
             for position in std::mem::take(&mut self.saved) {
                 if seen.contains(&(position.dev, position.ino)) {
                     continue;
@@ -186,9 +196,12 @@ impl Tailer {
                             size: meta.len(),
                             segment_ts: position.replay_ts,
                         });
+                        continue;
                     }
                 }
+                unmatched.push(position);
             }
+            self.saved = unmatched;
         }
         self.first_scan = false;
         let mut retired = Vec::new();
@@ -211,6 +224,7 @@ impl Tailer {
                 tracing::info!(path = %tracked.path.display(), "file truncated; reading it again from its start");
                 retired.push((tracked.head, tracked.offset, tracked.name.clone(), now));
                 tracked.offset = 0;
+                tracked.segment_ts = None;
                 tracked.head =
                     read_head(&tracked.file, size, HEAD_BYTES).unwrap_or(Head { len: 0, hash: 0 });
                 tracked.last_growth = now;
@@ -325,16 +339,24 @@ impl Tailer {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
             .unwrap_or(0);
-        for tracked in &mut self.files {
+        // Start with a different file each time, so one file's backlog does
+        // not starve the others.
+        let count = self.files.len();
+        if count > 0 {
+            self.next_first = (self.next_first + 1) % count;
+        }
+        for step in 0..count {
             if used >= budget {
                 break;
             }
+            let tracked = &mut self.files[(self.next_first + step) % count];
             let size = tracked
                 .file
                 .metadata()
                 .map(|m| m.len())
                 .unwrap_or(tracked.size);
-            if size <= tracked.offset {
+            // Truncated or rewritten since the last scan: the scan restarts it.
+            if size <= tracked.offset || !head_matches(&tracked.file, size, tracked.head) {
                 continue;
             }
             let want = ((size - tracked.offset) as usize).min((budget - used).max(MAX_LINE_BYTES));
@@ -343,24 +365,16 @@ impl Tailer {
                 continue;
             };
             buf.truncate(got);
-            let mut start = 0usize;
-            let mut position = tracked.offset;
-            let base = *tracked.segment_ts.get_or_insert(now_ns);
             let first = lines.len();
-            let ts = |lines: &Vec<Line>| base + (lines.len() - first) as i64;
+            let mut position = tracked.offset;
+            let mut start = 0usize;
+            let mut pieces: Vec<(&[u8], u64)> = Vec::new();
             while let Some(newline) = memchr(b'\n', &buf[start..]) {
                 let end = start + newline;
                 let text = &buf[start..end];
                 let text = text.strip_suffix(b"\r").unwrap_or(text);
+                split_line(text, position, end + 1 - start, &mut pieces);
                 position += (end + 1 - start) as u64;
-                lines.push(Line {
-                    source: tracked.source,
-                    path: tracked.name.clone(),
-                    text: String::from_utf8_lossy(text).into_owned(),
-                    file: (tracked.dev, tracked.ino),
-                    end: position,
-                    ts: ts(&lines),
-                });
                 start = end + 1;
             }
             let rest = &buf[start..];
@@ -369,17 +383,38 @@ impl Tailer {
             let finished_orphan = tracked.orphan_since.is_some()
                 && now.duration_since(tracked.last_growth) >= ORPHAN_GRACE
                 && tracked.offset + buf.len() as u64 >= size;
-            if !rest.is_empty() && (rest.len() >= MAX_LINE_BYTES || finished_orphan) {
+            if rest.len() >= MAX_LINE_BYTES {
+                let whole = rest.len() - rest.len() % MAX_LINE_BYTES;
+                let cut = utf8_floor(rest, whole);
+                split_line(&rest[..cut], position, cut, &mut pieces);
+                position += cut as u64;
+            } else if !rest.is_empty() && finished_orphan {
+                split_line(rest, position, rest.len(), &mut pieces);
                 position += rest.len() as u64;
+            }
+            if pieces.is_empty() {
+                continue;
+            }
+            // Timestamps: the segment's base, kept while its lines are in
+            // flight, unique within the file's stream (files sharing a name
+            // after a rotation never reuse one another's).
+            let last = self.last_ts.get(&tracked.name).copied().unwrap_or(i64::MIN);
+            let base = *tracked
+                .segment_ts
+                .get_or_insert(now_ns.max(last.saturating_add(1)));
+            for (index, (text, end)) in pieces.into_iter().enumerate() {
                 lines.push(Line {
                     source: tracked.source,
                     path: tracked.name.clone(),
-                    text: String::from_utf8_lossy(rest).into_owned(),
+                    text: String::from_utf8_lossy(text).into_owned(),
                     file: (tracked.dev, tracked.ino),
-                    end: position,
-                    ts: ts(&lines),
+                    end,
+                    ts: base + index as i64,
                 });
             }
+            let newest = base + (lines.len() - first) as i64 - 1;
+            let entry = self.last_ts.entry(tracked.name.clone()).or_insert(newest);
+            *entry = (*entry).max(newest);
             used += (position - tracked.offset) as usize;
         }
         lines
@@ -424,6 +459,31 @@ impl Tailer {
             .iter()
             .map(|f| (f.path.clone(), f.size.saturating_sub(f.offset)))
             .collect()
+    }
+}
+
+/// The largest index <= `at` that starts a UTF-8 character of `bytes` (or `at` when none is found nearby).
+fn utf8_floor(bytes: &[u8], at: usize) -> usize {
+    let mut cut = at.min(bytes.len());
+    while cut > 0 && cut < bytes.len() && (bytes[cut] & 0xC0) == 0x80 && at - cut < 4 {
+        cut -= 1;
+    }
+    if cut == 0 { at.min(bytes.len()) } else { cut }
+}
+
+/// Cuts one line (its text, starting at file position `start`, spanning
+/// `span` bytes with its newline) into pieces of at most `MAX_LINE_BYTES`,
+/// on character boundaries; each piece with the position after it.
+fn split_line<'a>(text: &'a [u8], start: u64, span: usize, pieces: &mut Vec<(&'a [u8], u64)>) {
+    let mut from = 0usize;
+    loop {
+        if text.len() - from <= MAX_LINE_BYTES {
+            pieces.push((&text[from..], start + span as u64));
+            return;
+        }
+        let cut = utf8_floor(text, from + MAX_LINE_BYTES).max(from + 1);
+        pieces.push((&text[from..cut], start + cut as u64));
+        from = cut;
     }
 }
 
@@ -621,5 +681,46 @@ mod tests {
         assert!(step(&mut from_end).is_empty());
         append(&log, "after\n");
         assert_eq!(texts(&step(&mut from_end)), ["after"]);
+    }
+
+    #[test]
+    fn long_lines_are_cut_on_character_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("big.log");
+        let long = "é".repeat(MAX_LINE_BYTES); // 2 bytes a character
+        append(&log, &format!("{long}\nshort\n"));
+        let mut tailer = Tailer::new(
+            vec![(format!("{}/*.log", dir.path().display()), 0)],
+            Vec::new(),
+            false,
+        );
+        let lines = step(&mut tailer);
+        assert_eq!(lines.len(), 3);
+        assert!(
+            lines
+                .iter()
+                .all(|line| line.text.len() <= MAX_LINE_BYTES && !line.text.contains('\u{FFFD}'))
+        );
+        assert_eq!(lines[0].text.len() + lines[1].text.len(), long.len());
+        assert_eq!(lines[2].text, "short");
+        assert_eq!(lines[2].end, (long.len() + 7) as u64);
+    }
+
+    #[test]
+    fn files_sharing_a_name_never_share_timestamps() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        let glob = format!("{}/app.log*", dir.path().display());
+        let mut tailer = Tailer::new(vec![(glob, 0)], Vec::new(), false);
+        append(&log, "first\n");
+        step(&mut tailer);
+        // The renamed file (same name label) and the new one are read together.
+        append(&log, "same\n");
+        fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+        append(&log, "same\n");
+        let lines = step(&mut tailer);
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].path, lines[1].path);
+        assert_ne!(lines[0].ts, lines[1].ts);
     }
 }

@@ -33,6 +33,8 @@ use crate::{ApiError, AppState};
 const MAX_DELAY_FOR_SECS: u64 = 5;
 /// How long live entries are gathered into one message when `delay_for` is 0.
 const BATCH_WINDOW: Duration = Duration::from_millis(100);
+/// How often a tail pings its client.
+const PING_EVERY: Duration = Duration::from_secs(5);
 /// Pushes the broadcast channel holds for a slow tail before it loses some.
 /// Only the streams some open tail selects are offered, which bounds the
 /// memory a slow tail can hold to what tails asked for.
@@ -291,12 +293,26 @@ async fn run_tail(
     }
     let window = delay.max(BATCH_WINDOW);
     let mut deadline: Option<tokio::time::Instant> = None;
+    // Pings find clients that vanished without closing (their tail slot is
+    // then given back); Loki pings every second.
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         let flush_at = deadline;
         tokio::select! {
+            _ = ping.tick() => {
+                // WebSocket clients answer pings by themselves: silence for
+                // three rounds means the client is gone.
+                if last_heard.elapsed() > PING_EVERY * 3
+                    || socket.send(Message::Ping(Vec::new().into())).await.is_err()
+                {
+                    return;
+                }
+            }
             incoming = socket.recv() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
-                Some(Ok(_)) => {}
+                Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
             },
             batch = live.recv() => match batch {
                 Ok(batch) => {
