@@ -75,6 +75,30 @@ struct Tracked {
     size: u64,
     /// The timestamp of the first line past `offset` (see `Position::replay_ts`).
     segment_ts: Option<i64>,
+    /// The bytes just before `offset` (up to 256): with the first bytes,
+    /// what a copy of this file must also hold to continue from `offset`.
+    before: Head,
+}
+
+/// Bytes before a position that a copy must match.
+const BEFORE_BYTES: u64 = 256;
+
+/// The hash of the (up to 256) bytes just before `offset`.
+fn read_before(file: &File, offset: u64) -> Head {
+    let len = offset.min(BEFORE_BYTES);
+    let mut bytes = vec![0u8; len as usize];
+    match file.read_exact_at(&mut bytes, offset - len) {
+        Ok(()) => Head {
+            len,
+            hash: xxhash_rust::xxh3::xxh3_64(&bytes),
+        },
+        Err(_) => Head { len: 0, hash: 0 },
+    }
+}
+
+/// Whether `file` holds, just before `offset`, the bytes `before` hashes.
+fn before_matches(file: &File, size: u64, offset: u64, before: Head) -> bool {
+    offset <= size && read_before(file, offset) == before
 }
 
 /// A line read from a file, with where the file's position goes once it is delivered.
@@ -93,6 +117,17 @@ pub struct Line {
     pub ts: i64,
 }
 
+/// Content that was truncated away: its first bytes, the position reached
+/// in it and the bytes before that position, its name, and when.
+#[derive(Debug)]
+struct Retired {
+    head: Head,
+    offset: u64,
+    before: Head,
+    name: PathBuf,
+    at: Instant,
+}
+
 /// Follows the files some globs match.
 #[derive(Debug)]
 pub struct Tailer {
@@ -100,7 +135,7 @@ pub struct Tailer {
     globs: Vec<(String, usize)>,
     files: Vec<Tracked>,
     /// First bytes, position and name of contents that were truncated away.
-    retired: Vec<(Head, u64, PathBuf, Instant)>,
+    retired: Vec<Retired>,
     /// Positions loaded at start, not yet matched to a file.
     saved: Vec<Position>,
     /// Files found on the first scan start at their end (when nothing was saved).
@@ -179,6 +214,7 @@ impl Tailer {
                         hash: position.head_hash,
                     };
                     if head_matches(&file, meta.len(), head) && position.offset <= meta.len() {
+                        let before = read_before(&file, position.offset);
                         self.files.push(Tracked {
                             source: position.source,
                             name: position
@@ -195,6 +231,7 @@ impl Tailer {
                             last_growth: now,
                             size: meta.len(),
                             segment_ts: position.replay_ts,
+                            before,
                         });
                         continue;
                     }
@@ -222,8 +259,15 @@ impl Tailer {
             if rewritten {
                 // copytruncate (or a rewrite): remember what it held, start over.
                 tracing::info!(path = %tracked.path.display(), "file truncated; reading it again from its start");
-                retired.push((tracked.head, tracked.offset, tracked.name.clone(), now));
+                retired.push(Retired {
+                    head: tracked.head,
+                    offset: tracked.offset,
+                    before: tracked.before,
+                    name: tracked.name.clone(),
+                    at: now,
+                });
                 tracked.offset = 0;
+                tracked.before = Head { len: 0, hash: 0 };
                 tracked.segment_ts = None;
                 tracked.head =
                     read_head(&tracked.file, size, HEAD_BYTES).unwrap_or(Head { len: 0, hash: 0 });
@@ -237,7 +281,7 @@ impl Tailer {
         }
         self.retired.extend(retired);
         self.retired
-            .retain(|(.., at)| now.duration_since(*at) < RETIRED_FOR);
+            .retain(|retired| now.duration_since(retired.at) < RETIRED_FOR);
         if self.retired.len() > 1000 {
             let excess = self.retired.len() - 1000;
             self.retired.drain(..excess);
@@ -287,16 +331,19 @@ impl Tailer {
             let known = self
                 .files
                 .iter()
-                .map(|f| (f.head, f.offset, &f.name))
+                .map(|f| (f.head, f.offset, f.before, &f.name))
                 .chain(
                     self.retired
                         .iter()
-                        .map(|(head, offset, name, _)| (*head, *offset, name)),
+                        .map(|r| (r.head, r.offset, r.before, &r.name)),
                 );
             known
                 .filter(|(head, ..)| head.len >= MIN_COPY_MATCH)
-                .find(|(head, ..)| head_matches(&file, size, *head))
-                .map(|(_, offset, name)| (offset, name.clone()))
+                .find(|(head, offset, before, _)| {
+                    head_matches(&file, size, *head)
+                        && (*offset == 0 || before_matches(&file, size, *offset, *before))
+                })
+                .map(|(_, offset, _, name)| (offset, name.clone()))
         };
         let replay_ts = saved.as_ref().and_then(|saved| saved.replay_ts);
         let mut name = path.clone();
@@ -313,6 +360,7 @@ impl Tailer {
             0
         };
         tracing::info!(path = %path.display(), offset, "following");
+        let before = read_before(&file, offset);
         self.files.push(Tracked {
             source,
             name,
@@ -326,6 +374,7 @@ impl Tailer {
             last_growth: now,
             size,
             segment_ts: replay_ts,
+            before,
         });
     }
 
@@ -429,6 +478,12 @@ impl Tailer {
                 tracked.offset = line.end;
                 // The next lines of this file start a new segment.
                 tracked.segment_ts = None;
+            }
+        }
+        let moved: HashSet<(u64, u64)> = lines.iter().map(|line| line.file).collect();
+        for tracked in &mut self.files {
+            if moved.contains(&(tracked.dev, tracked.ino)) {
+                tracked.before = read_before(&tracked.file, tracked.offset);
             }
         }
     }
@@ -722,5 +777,24 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[0].path, lines[1].path);
         assert_ne!(lines[0].ts, lines[1].ts);
+    }
+
+    #[test]
+    fn a_new_file_with_the_same_first_bytes_is_not_taken_for_a_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app.log");
+        let glob = format!("{}/app.log*", dir.path().display());
+        // A banner longer than the first bytes a file is known by.
+        let banner = format!("{}\n", "=".repeat(1100));
+        let banner = banner.as_str();
+        let mut tailer = Tailer::new(vec![(glob, 0)], Vec::new(), false);
+        let day_one: String = (0..40).map(|i| format!("day one line {i:03}\n")).collect();
+        append(&log, &format!("{banner}{day_one}"));
+        assert_eq!(step(&mut tailer).len(), 41);
+        // Daily rotation: renamed away, and the new file starts with the same banner.
+        fs::rename(&log, dir.path().join("app.log.1")).unwrap();
+        append(&log, &format!("{banner}day two a\nday two b\n"));
+        let lines = step(&mut tailer);
+        assert_eq!(texts(&lines), [banner.trim_end(), "day two a", "day two b"]);
     }
 }
