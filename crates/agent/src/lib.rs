@@ -121,6 +121,9 @@ fn batch_of(lines: &mut [Line], sources: &[FileSource]) -> (Batch, u64) {
     // The labels of each file, built once per batch.
     let mut file_labels: BTreeMap<(usize, PathBuf), Labels> = BTreeMap::new();
     let mut streams: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
+    type PromotedKey = (usize, PathBuf, Vec<(String, String)>);
+    let mut promoted_streams: std::collections::HashMap<PromotedKey, String> =
+        std::collections::HashMap::new();
     let mut filtered = 0;
     for line in lines {
         let Some(source) = sources.get(line.source) else {
@@ -161,13 +164,21 @@ fn batch_of(lines: &mut [Line], sources: &[FileSource]) -> (Batch, u64) {
                         })
                         .collect()
                 };
-                let mut pairs = labels.pairs().to_vec();
-                for (name, value) in pick(&source.promote) {
-                    pairs.retain(|(existing, _)| *existing != name);
-                    pairs.push((name, value));
-                }
+                // One label string per (file, promoted values), not per line.
+                let promoted = pick(&source.promote);
+                let stream = promoted_streams
+                    .entry((line.source, line.path.clone(), promoted))
+                    .or_insert_with_key(|(_, _, promoted)| {
+                        let mut pairs = labels.pairs().to_vec();
+                        for (name, value) in promoted {
+                            pairs.retain(|(existing, _)| existing != name);
+                            pairs.push((name.clone(), value.clone()));
+                        }
+                        Labels::from_pairs(pairs).to_string()
+                    })
+                    .clone();
                 (
-                    Labels::from_pairs(pairs).to_string(),
+                    stream,
                     Entry {
                         ts: line.ts,
                         line: processed.line,
