@@ -79,6 +79,37 @@ fn wait_for_all(server: &Server, total: usize, within: Duration) -> BTreeMap<usi
     }
 }
 
+/// Polls the last hour of `query` (with categorize-labels) until the server
+/// returns at least `entries` entries or 30 s pass; returns the last answer.
+fn wait_for_entries(server: &Server, query: &str, entries: usize) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let body: serde_json::Value = client()
+            .get(format!("{}/loki/api/v1/query_range", server.url))
+            .header("X-Loki-Response-Encoding-Flags", "categorize-labels")
+            .query(&[
+                ("query", query),
+                ("start", &(now_ns() - 3_600_000_000_000).to_string()),
+                ("end", &(now_ns() + 60_000_000_000).to_string()),
+                ("direction", "forward"),
+            ])
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let count: usize = body["data"]["result"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["values"].as_array().unwrap().len())
+            .sum();
+        if count >= entries || Instant::now() > deadline {
+            return body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 fn missing(counts: &BTreeMap<usize, usize>, total: usize) -> Vec<usize> {
     (0..total)
         .filter(|seq| !counts.contains_key(seq))
@@ -341,35 +372,18 @@ fn a_yaml_config_with_two_sources_and_environment_variables() {
         .env("RUST_LOG", "warn")
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let streams = loop {
-        let body: serde_json::Value = client()
-            .get(format!("{}/loki/api/v1/query_range", server.url))
-            .query(&[
-                ("query", r#"{job=~"training|gpu"}"#),
-                ("start", &(now_ns() - 3_600_000_000_000).to_string()),
-                ("end", &(now_ns() + 60_000_000_000).to_string()),
-            ])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        let streams: Vec<(String, usize)> = body["data"]["result"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| {
-                (
-                    s["stream"].to_string(),
-                    s["values"].as_array().unwrap().len(),
-                )
-            })
-            .collect();
-        if streams.iter().map(|s| s.1).sum::<usize>() == 3 || Instant::now() > deadline {
-            break streams;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let body = wait_for_entries(&server, r#"{job=~"training|gpu"}"#, 3);
+    let streams: Vec<(String, usize)> = body["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["stream"].to_string(),
+                s["values"].as_array().unwrap().len(),
+            )
+        })
+        .collect();
     agent.kill().unwrap();
     agent.wait().unwrap();
     let gpu = format!(
@@ -438,32 +452,7 @@ fn a_pipeline_parses_promotes_and_filters_before_shipping() {
         .env("RUST_LOG", "warn")
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let body = loop {
-        let body: serde_json::Value = client()
-            .get(format!("{}/loki/api/v1/query_range", server.url))
-            .header("X-Loki-Response-Encoding-Flags", "categorize-labels")
-            .query(&[
-                ("query", r#"{job="training"}"#),
-                ("start", &(now_ns() - 3_600_000_000_000).to_string()),
-                ("end", &(now_ns() + 60_000_000_000).to_string()),
-                ("direction", "forward"),
-            ])
-            .send()
-            .unwrap()
-            .json()
-            .unwrap();
-        let count: usize = body["data"]["result"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s["values"].as_array().unwrap().len())
-            .sum();
-        if count >= 2 || Instant::now() > deadline {
-            break body;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
+    let body = wait_for_entries(&server, r#"{job="training"}"#, 2);
     agent.kill().unwrap();
     agent.wait().unwrap();
     let mut got: Vec<(String, String, String)> = Vec::new();

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, client};
+use common::Server;
 use serde_json::{Value, json};
 
 /// A minute boundary, in seconds.
@@ -28,13 +28,7 @@ fn push(server: &Server) {
 }
 
 fn get(server: &Server, path: &str, params: &[(&str, &str)]) -> (u16, Value) {
-    let response = client()
-        .get(format!("{}{path}", server.url))
-        .query(params)
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().unwrap();
+    let (status, text) = server.get_params(path, params);
     (
         status,
         serde_json::from_str(&text).unwrap_or(Value::String(text)),

@@ -6,18 +6,6 @@ mod common;
 use common::{Server, client, now_ns};
 use serde_json::{Value, json};
 
-fn get_json(server: &Server, path: &str, params: &[(&str, &str)]) -> Value {
-    let response = client()
-        .get(format!("{}{path}", server.url))
-        .query(params)
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().unwrap();
-    assert_eq!(status, 200, "{path} {params:?}: {text}");
-    serde_json::from_str(&text).unwrap()
-}
-
 fn push(server: &Server) {
     let t = now_ns() - 60_000_000_000;
     let v = |i: i64, line: &str| json!([(t + i).to_string(), line]);
@@ -41,12 +29,11 @@ fn detected_labels_fields_and_values() {
 
     // Nothing yet: Loki's empty answers are empty objects.
     assert_eq!(
-        get_json(&server, "/loki/api/v1/detected_labels", &[]),
+        server.get_json("/loki/api/v1/detected_labels", &[]),
         json!({})
     );
     assert_eq!(
-        get_json(
-            &server,
+        server.get_json(
             "/loki/api/v1/detected_fields",
             &[("query", r#"{app=~".+"}"#)]
         ),
@@ -58,7 +45,7 @@ fn detected_labels_fields_and_values() {
             server.flush();
         }
         // pid is numbers only: left out; canary is a 0/1 flag and pod a topology label: kept.
-        let labels = get_json(&server, "/loki/api/v1/detected_labels", &[]);
+        let labels = server.get_json("/loki/api/v1/detected_labels", &[]);
         assert_eq!(
             labels,
             json!({ "detectedLabels": [
@@ -67,8 +54,7 @@ fn detected_labels_fields_and_values() {
                 { "label": "pod", "cardinality": 2 },
             ]})
         );
-        let one = get_json(
-            &server,
+        let one = server.get_json(
             "/loki/api/v1/detected_labels",
             &[("query", r#"{app="trainer"}"#)],
         );
@@ -77,8 +63,7 @@ fn detected_labels_fields_and_values() {
             json!({ "label": "app", "cardinality": 1 })
         );
 
-        let fields = get_json(
-            &server,
+        let fields = server.get_json(
             "/loki/api/v1/detected_fields",
             &[("query", r#"{app=~".+"}"#)],
         );
@@ -107,8 +92,7 @@ fn detected_labels_fields_and_values() {
             "{fields}"
         );
 
-        let values = get_json(
-            &server,
+        let values = server.get_json(
             "/loki/api/v1/detected_field/level/values",
             &[("query", r#"{app=~".+"}"#)],
         );
@@ -116,15 +100,13 @@ fn detected_labels_fields_and_values() {
             values,
             json!({ "values": ["error", "info", "warn"], "limit": 1000 })
         );
-        let values = get_json(
-            &server,
+        let values = server.get_json(
             "/loki/api/v1/detected_field/trace_id/values",
             &[("query", r#"{app="serving"}"#), ("limit", "1")],
         );
         assert_eq!(values, json!({ "values": ["t1"], "limit": 1 }));
         // A sample of one line (the newest).
-        let newest = get_json(
-            &server,
+        let newest = server.get_json(
             "/loki/api/v1/detected_field/epoch/values",
             &[("query", r#"{app="trainer"}"#), ("line_limit", "1")],
         );

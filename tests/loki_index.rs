@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Server, client};
+use common::Server;
 use serde_json::{Value, json};
 
 const BASE: i64 = 1_699_999_980;
@@ -26,22 +26,6 @@ fn push(server: &Server) {
     ]});
     let (status, text) = server.push_json(&body.to_string());
     assert_eq!(status, 204, "{text}");
-}
-
-fn get(server: &Server, path: &str, params: &[(&str, &str)]) -> (u16, String) {
-    let response = client()
-        .get(format!("{}{}", server.url, path))
-        .query(params)
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().unwrap())
-}
-
-fn get_json(server: &Server, path: &str, params: &[(&str, &str)]) -> Value {
-    let (status, text) = get(server, path, params);
-    assert_eq!(status, 200, "{path} {params:?}: {text}");
-    serde_json::from_str(&text).unwrap()
 }
 
 /// (metric as "name=value,...", value) of a vector answer, in answer order.
@@ -92,22 +76,14 @@ fn stats_and_volume_before_and_after_flush() {
                 (end.0, end.1.as_str()),
             ]
         };
-        let stats = get_json(
-            &server,
-            "/loki/api/v1/index/stats",
-            &params(r#"{app="api"}"#),
-        );
+        let stats = server.get_json("/loki/api/v1/index/stats", &params(r#"{app="api"}"#));
         assert_eq!(stats["streams"], 2, "{stats}");
         assert_eq!(stats["entries"], 4, "{stats}");
         assert_eq!(stats["bytes"], 35, "{stats}");
         assert_eq!(stats["chunks"], 2, "{stats}");
 
         // Grouped by the selector's label names: app.
-        let volume = get_json(
-            &server,
-            "/loki/api/v1/index/volume",
-            &params(r#"{app=~".+"}"#),
-        );
+        let volume = server.get_json("/loki/api/v1/index/volume", &params(r#"{app=~".+"}"#));
         assert_eq!(
             vector(&volume),
             [
@@ -119,7 +95,7 @@ fn stats_and_volume_before_and_after_flush() {
         assert_eq!(volume["data"]["result"][0]["value"][0], json!(BASE + 600));
 
         // `{}` selects every stream; without targetLabels, whole label sets.
-        let volume = get_json(&server, "/loki/api/v1/index/volume", &params("{}"));
+        let volume = server.get_json("/loki/api/v1/index/volume", &params("{}"));
         assert_eq!(
             vector(&volume),
             [
@@ -132,7 +108,7 @@ fn stats_and_volume_before_and_after_flush() {
 
         let mut by_env = params(r#"{app=~".+"}"#);
         by_env.push(("targetLabels", "env"));
-        let volume = get_json(&server, "/loki/api/v1/index/volume", &by_env);
+        let volume = server.get_json("/loki/api/v1/index/volume", &by_env);
         // solo has no env label: left out, as Loki adds env=~".+" to the selector.
         assert_eq!(
             vector(&volume),
@@ -144,7 +120,7 @@ fn stats_and_volume_before_and_after_flush() {
 
         let mut by_name = params(r#"{app=~".+"}"#);
         by_name.extend([("targetLabels", "app,env"), ("aggregateBy", "labels")]);
-        let volume = get_json(&server, "/loki/api/v1/index/volume", &by_name);
+        let volume = server.get_json("/loki/api/v1/index/volume", &by_name);
         assert_eq!(
             vector(&volume),
             [("app=".into(), "44".into()), ("env=".into(), "44".into())]
@@ -152,13 +128,13 @@ fn stats_and_volume_before_and_after_flush() {
 
         let mut top_one = params(r#"{env="prod"}"#);
         top_one.extend([("targetLabels", "app"), ("limit", "1")]);
-        let volume = get_json(&server, "/loki/api/v1/index/volume", &top_one);
+        let volume = server.get_json("/loki/api/v1/index/volume", &top_one);
         assert_eq!(vector(&volume), [("app=api".into(), "30".into())]);
 
         // Per minute: (t - 60s, t] buckets at t = 60, 120, ...
         let mut ranged = params(r#"{app="api"}"#);
         ranged.extend([("step", "60s"), ("targetLabels", "app")]);
-        let matrix = get_json(&server, "/loki/api/v1/index/volume_range", &ranged);
+        let matrix = server.get_json("/loki/api/v1/index/volume_range", &ranged);
         assert_eq!(matrix["data"]["resultType"], "matrix", "{matrix}");
         let series = &matrix["data"]["result"][0];
         assert_eq!(metric_text(&series["metric"]), "app=api");
@@ -209,7 +185,7 @@ fn index_requests_refuse_bad_input() {
             vec![("query", r#"{app="x"} |= "y""#)],
         ),
     ] {
-        let (status, text) = get(&server, path, &params);
+        let (status, text) = server.get_params(path, &params);
         assert_eq!(status, 400, "{path} {params:?}: {text}");
         assert_eq!(text.trim().lines().count(), 1, "{text}");
     }
@@ -219,8 +195,7 @@ fn index_requests_refuse_bad_input() {
 fn format_query_and_patterns() {
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path(), None);
-    let formatted = get_json(
-        &server,
+    let formatted = server.get_json(
         "/loki/api/v1/format_query",
         &[("query", r#"sum  by(app)(rate({app = "api"}|="x"[5m]))"#)],
     );
@@ -229,7 +204,7 @@ fn format_query_and_patterns() {
         formatted["data"],
         r#"sum by (app) (rate({app="api"} |= "x" [5m]))"#
     );
-    let (status, text) = get(&server, "/loki/api/v1/format_query", &[("query", "{app=")]);
+    let (status, text) = server.get_params("/loki/api/v1/format_query", &[("query", "{app=")]);
     assert_eq!(status, 400);
     let invalid: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(invalid["status"], "invalid-query");
@@ -237,10 +212,6 @@ fn format_query_and_patterns() {
         invalid["error"].as_str().unwrap().contains("parse error"),
         "{invalid}"
     );
-    let patterns = get_json(
-        &server,
-        "/loki/api/v1/patterns",
-        &[("query", r#"{app="api"}"#)],
-    );
+    let patterns = server.get_json("/loki/api/v1/patterns", &[("query", r#"{app="api"}"#)]);
     assert_eq!(patterns, json!({ "status": "success", "data": [] }));
 }

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{BIN, Server, client};
+use common::{BIN, Server};
 use serde_json::{Value, json};
 
 /// A minute boundary, in seconds.
@@ -36,19 +36,8 @@ fn push_training_logs(server: &Server) {
     assert_eq!(status, 204, "{text}");
 }
 
-fn get_json(server: &Server, path: &str, params: &[(&str, &str)]) -> (u16, String) {
-    let response = client()
-        .get(format!("{}{}", server.url, path))
-        .query(params)
-        .send()
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.text().unwrap())
-}
-
 fn instant(server: &Server, query: &str, at_s: i64) -> Value {
-    let (status, text) = get_json(
-        server,
+    let (status, text) = server.get_params(
         "/loki/api/v1/query",
         &[("query", query), ("time", &ns(at_s))],
     );
@@ -302,7 +291,7 @@ fn invalid_metric_queries_get_a_one_line_400() {
     let server = Server::start(&dir.path().join("data"), None);
     push_training_logs(&server);
     let refused = |path: &str, params: &[(&str, &str)], expected: &str| {
-        let (status, text) = get_json(&server, path, params);
+        let (status, text) = server.get_params(path, params);
         assert_eq!(status, 400, "{params:?}: {text}");
         assert!(text.contains(expected), "{params:?}: {text}");
         assert_eq!(text.trim_end().lines().count(), 1, "{text}");

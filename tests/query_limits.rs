@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Server, client, now_ns};
+use common::{Server, now_ns};
 use serde_json::json;
 
 fn push_lines(server: &Server, app: &str, count: usize, start_ns: i64) {
@@ -20,15 +20,6 @@ fn push_lines(server: &Server, app: &str, count: usize, start_ns: i64) {
     let body = json!({ "streams": [{ "stream": { "app": app }, "values": values }] });
     let (status, text) = server.push_json(&body.to_string());
     assert_eq!(status, 204, "{text}");
-}
-
-fn query(server: &Server, path: &str, params: &[(&str, &str)]) -> (u16, String) {
-    let response = client()
-        .get(format!("{}{path}", server.url))
-        .query(params)
-        .send()
-        .unwrap();
-    (response.status().as_u16(), response.text().unwrap())
 }
 
 #[test]
@@ -51,26 +42,19 @@ fn limits_name_themselves() {
         if flushed {
             server.flush();
         }
-        let (status, text) = query(
-            &server,
-            "/loki/api/v1/query_range",
-            &range(r#"{app="big"}"#),
-        );
+        let (status, text) =
+            server.get_params("/loki/api/v1/query_range", &range(r#"{app="big"}"#));
         assert_eq!(status, 400, "{text}");
         assert!(
             text.contains("max_query_bytes_read") && text.trim().lines().count() == 1,
             "{text}"
         );
-        let (status, text) = query(
-            &server,
-            "/loki/api/v1/query_range",
-            &range(r#"{app="small"}"#),
-        );
+        let (status, text) =
+            server.get_params("/loki/api/v1/query_range", &range(r#"{app="small"}"#));
         assert_eq!(status, 200, "{text}");
         let at = (t0 + 1_000_000_000).to_string();
         let instant = |q: &'static str| vec![("query", q), ("time", at.as_str())];
-        let (status, text) = query(
-            &server,
+        let (status, text) = server.get_params(
             "/loki/api/v1/query",
             &instant(r#"count_over_time({app=~".+"}[1m])"#),
         );
@@ -79,7 +63,7 @@ fn limits_name_themselves() {
         // Two series where one is allowed.
         let series =
             instant(r#"count_over_time({app="small"} | regexp "worker (?P<w>[0-9])" [1m])"#);
-        let (status, text) = query(&server, "/loki/api/v1/query", &series);
+        let (status, text) = server.get_params("/loki/api/v1/query", &series);
         assert_eq!(status, 400, "{text}");
         assert!(text.contains("maximum of series (1)"), "{text}");
     }
@@ -93,8 +77,7 @@ fn a_query_past_its_timeout_gets_a_400() {
     push_lines(&server, "api", 10, t0);
     let (start, end) = ((t0 - 1).to_string(), (t0 + 1_000).to_string());
     for q in [r#"{app="api"}"#, r#"count_over_time({app="api"}[1m])"#] {
-        let (status, text) = query(
-            &server,
+        let (status, text) = server.get_params(
             "/loki/api/v1/query_range",
             &[
                 ("query", q),

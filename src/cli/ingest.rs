@@ -301,7 +301,8 @@ fn send(client: &reqwest::blocking::Client, sink: &Sink, batch: PushStream) -> a
             .append(strata_model::DEFAULT_TENANT, std::slice::from_ref(&batch))
             .context("cannot write to the data directory"),
         Sink::Server { url, org_id } => {
-            let body = encode_push(&batch);
+            let body =
+                strata_ingest::encode_push([(batch.labels.to_string(), batch.entries.as_slice())]);
             let mut delay = Duration::from_millis(200);
             for attempt in 0.. {
                 let mut request = client
@@ -337,41 +338,6 @@ fn send(client: &reqwest::blocking::Client, sink: &Sink, batch: PushStream) -> a
             Ok(())
         }
     }
-}
-
-/// A snappy-compressed Loki protobuf push of one stream.
-pub fn encode_push(batch: &PushStream) -> Vec<u8> {
-    use prost::Message;
-    use strata_ingest::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp};
-    let entries = batch
-        .entries
-        .iter()
-        .map(|entry| EntryAdapter {
-            timestamp: Some(Timestamp {
-                seconds: entry.ts_ns.div_euclid(1_000_000_000),
-                nanos: entry.ts_ns.rem_euclid(1_000_000_000) as i32,
-            }),
-            line: entry.line.clone(),
-            structured_metadata: entry
-                .metadata
-                .iter()
-                .map(|(name, value)| LabelPairAdapter {
-                    name: name.clone(),
-                    value: value.clone(),
-                })
-                .collect(),
-        })
-        .collect();
-    let request = PushRequest {
-        streams: vec![StreamAdapter {
-            labels: batch.labels.to_string(),
-            entries,
-            hash: 0,
-        }],
-    };
-    snap::raw::Encoder::new()
-        .compress_vec(&request.encode_to_vec())
-        .unwrap_or_default()
 }
 
 /// Asks the server to flush, then reads its on-disk size from /metrics.

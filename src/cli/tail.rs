@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::{Message, WebSocket};
 
-use super::query::print_entries;
+use super::query::{now_ns, print_entries};
 
 #[derive(clap::Args)]
 pub struct TailArgs {
@@ -83,13 +83,16 @@ fn follow(
         }
         None => format!("ws://{server}"),
     };
-    let query: String = form_urlencoded(&[
-        ("query", args.query.as_str()),
-        ("start", &start.to_string()),
-        ("limit", &args.limit.to_string()),
-        ("delay_for", &args.delay_for.to_string()),
-    ]);
-    let url = format!("{ws_url}/loki/api/v1/tail?{query}");
+    let url = reqwest::Url::parse_with_params(
+        &format!("{ws_url}/loki/api/v1/tail"),
+        [
+            ("query", args.query.as_str()),
+            ("start", &start.to_string()),
+            ("limit", &args.limit.to_string()),
+            ("delay_for", &args.delay_for.to_string()),
+        ],
+    )
+    .with_context(|| format!("invalid server URL {server:?}"))?;
     let mut request = url
         .as_str()
         .into_client_request()
@@ -197,30 +200,4 @@ fn truncate_entries(streams: &mut [serde_json::Value], left: usize) {
             });
         }
     }
-}
-
-fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
-    let encode = |text: &str| {
-        let mut out = String::new();
-        for byte in text.bytes() {
-            if byte.is_ascii_alphanumeric() || b"-_.~".contains(&byte) {
-                out.push(byte as char);
-            } else {
-                out.push_str(&format!("%{byte:02X}"));
-            }
-        }
-        out
-    };
-    pairs
-        .iter()
-        .map(|(key, value)| format!("{}={}", encode(key), encode(value)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-fn now_ns() -> i64 {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(now.as_nanos()).unwrap_or(i64::MAX)
 }

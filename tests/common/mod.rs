@@ -96,6 +96,23 @@ impl Server {
         (status, response.text().unwrap())
     }
 
+    /// GET `path` with query parameters: (status, body).
+    pub fn get_params(&self, path: &str, params: &[(&str, &str)]) -> (u16, String) {
+        let response = client()
+            .get(format!("{}{path}", self.url))
+            .query(params)
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    }
+
+    /// [`Server::get_params`] that must answer 200 with JSON.
+    pub fn get_json(&self, path: &str, params: &[(&str, &str)]) -> serde_json::Value {
+        let (status, text) = self.get_params(path, params);
+        assert_eq!(status, 200, "{path} {params:?}: {text}");
+        serde_json::from_str(&text).unwrap()
+    }
+
     pub fn get(&self, path_and_query: &str) -> (u16, String) {
         let response = client()
             .get(format!("{}{}", self.url, path_and_query))

@@ -214,22 +214,12 @@ fn compile_pipeline(text: &str, kept: Vec<String>) -> anyhow::Result<strata_quer
         .map_err(|err| anyhow::anyhow!("{err}"))
 }
 
-/// `250ms`, `1s`, `2m`.
+/// A positive duration such as `250ms`, `1s` or `2m`.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 250ms or 1s"))?;
-    let millis = match unit {
-        "ms" => number,
-        "s" => number.saturating_mul(1000),
-        "m" => number.saturating_mul(60_000),
-        _ => return Err(format!("{text:?} is not a duration such as 250ms or 1s")),
-    };
-    Ok(std::time::Duration::from_millis(millis.max(1)))
+    match strata_logql::units::parse_duration(text) {
+        Some(nanos) if nanos > 0 => Ok(std::time::Duration::from_nanos(nanos as u64)),
+        _ => Err(format!("{text:?} is not a duration such as 250ms or 1s")),
+    }
 }
 
 #[cfg(test)]

@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 use strata_model::Labels;
 
-use crate::ship::{Batch, Delivery, Entry, LokiOutput};
+use crate::ship::{Batch, Delivery, LokiOutput};
 use crate::tail::{Line, Tailer};
+use strata_model::Entry;
 
 /// Files to follow, the labels of their streams, and what is done to each
 /// line before it is sent.
@@ -118,31 +119,35 @@ pub struct AgentStats {
 /// labels) with their timestamps (see `Position::replay_ts`), after the
 /// source's pipeline. Returns the batch and the number of lines filtered out.
 fn batch_of(lines: &mut [Line], sources: &[FileSource]) -> (Batch, u64) {
-    // The labels of each file, built once per batch.
-    let mut file_labels: BTreeMap<(usize, PathBuf), Labels> = BTreeMap::new();
     let mut streams: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
-    type PromotedKey = (usize, PathBuf, Vec<(String, String)>);
-    let mut promoted_streams: std::collections::HashMap<PromotedKey, String> =
-        std::collections::HashMap::new();
     let mut filtered = 0;
+    // Lines come file by file: the labels of the current file, and the
+    // stream name of the current promoted labels, are built once per run.
+    let mut file: Option<(usize, PathBuf, Labels)> = None;
+    let mut stream: Option<(Vec<(String, String)>, String)> = None;
     for line in lines {
         let Some(source) = sources.get(line.source) else {
             continue;
         };
-        let labels = file_labels
-            .entry((line.source, line.path.clone()))
-            .or_insert_with(|| {
-                let mut pairs = source.labels.pairs().to_vec();
-                pairs.retain(|(name, _)| name != "filename");
-                pairs.push(("filename".to_string(), line.path.display().to_string()));
-                Labels::from_pairs(pairs)
-            });
+        if file
+            .as_ref()
+            .is_none_or(|(index, path, _)| *index != line.source || *path != line.path)
+        {
+            let mut pairs = source.labels.pairs().to_vec();
+            pairs.retain(|(name, _)| name != "filename");
+            pairs.push(("filename".to_string(), line.path.display().to_string()));
+            file = Some((line.source, line.path.clone(), Labels::from_pairs(pairs)));
+            stream = None;
+        }
+        let Some((_, _, labels)) = &file else {
+            continue;
+        };
         let text = std::mem::take(&mut line.text);
-        let (stream, entry) = match &source.pipeline {
+        let (promoted, entry) = match &source.pipeline {
             None => (
-                labels.to_string(),
+                Vec::new(),
                 Entry {
-                    ts: line.ts,
+                    ts_ns: line.ts,
                     line: text,
                     metadata: Vec::new(),
                 },
@@ -164,30 +169,36 @@ fn batch_of(lines: &mut [Line], sources: &[FileSource]) -> (Batch, u64) {
                         })
                         .collect()
                 };
-                // One label string per (file, promoted values), not per line.
-                let promoted = pick(&source.promote);
-                let stream = promoted_streams
-                    .entry((line.source, line.path.clone(), promoted))
-                    .or_insert_with_key(|(_, _, promoted)| {
-                        let mut pairs = labels.pairs().to_vec();
-                        for (name, value) in promoted {
-                            pairs.retain(|(existing, _)| existing != name);
-                            pairs.push((name.clone(), value.clone()));
-                        }
-                        Labels::from_pairs(pairs).to_string()
-                    })
-                    .clone();
                 (
-                    stream,
+                    pick(&source.promote),
                     Entry {
-                        ts: line.ts,
+                        ts_ns: line.ts,
                         line: processed.line,
                         metadata: pick(&source.metadata),
                     },
                 )
             }
         };
-        streams.entry(stream).or_default().push(entry);
+        if stream
+            .as_ref()
+            .is_none_or(|(current, _)| *current != promoted)
+        {
+            let mut pairs = labels.pairs().to_vec();
+            for (name, value) in &promoted {
+                pairs.retain(|(existing, _)| existing != name);
+                pairs.push((name.clone(), value.clone()));
+            }
+            stream = Some((promoted, Labels::from_pairs(pairs).to_string()));
+        }
+        let Some((_, name)) = &stream else {
+            continue;
+        };
+        match streams.get_mut(name) {
+            Some(entries) => entries.push(entry),
+            None => {
+                streams.insert(name.clone(), vec![entry]);
+            }
+        }
     }
     (streams.into_iter().collect(), filtered)
 }

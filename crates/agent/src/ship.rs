@@ -8,20 +8,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use prost::Message;
-use strata_ingest::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp};
+use strata_model::Entry;
 
 /// First and largest wait between attempts.
 const FIRST_BACKOFF: Duration = Duration::from_millis(250);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-
-/// One entry: its time, line and structured metadata.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    pub ts: i64,
-    pub line: String,
-    pub metadata: Vec<(String, String)>,
-}
 
 /// One stream's entries: its label set (Loki's text form) and entries.
 pub type Batch = Vec<(String, Vec<Entry>)>;
@@ -154,7 +145,7 @@ impl LokiOutput {
                         .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
                         .collect();
                     let record = serde_json::json!({
-                        "reason": reason, "labels": labels, "ts": entry.ts.to_string(),
+                        "reason": reason, "labels": labels, "ts": entry.ts_ns.to_string(),
                         "line": entry.line, "metadata": metadata,
                     });
                     writeln!(file, "{record}")?;
@@ -170,37 +161,11 @@ impl LokiOutput {
 
 /// The batch as Loki's push protobuf, snappy-compressed.
 pub fn encode(batch: &Batch) -> Vec<u8> {
-    let request = PushRequest {
-        streams: batch
+    strata_ingest::encode_push(
+        batch
             .iter()
-            .map(|(labels, entries)| StreamAdapter {
-                labels: labels.clone(),
-                entries: entries
-                    .iter()
-                    .map(|entry| EntryAdapter {
-                        timestamp: Some(Timestamp {
-                            seconds: entry.ts.div_euclid(1_000_000_000),
-                            nanos: entry.ts.rem_euclid(1_000_000_000) as i32,
-                        }),
-                        line: entry.line.clone(),
-                        structured_metadata: entry
-                            .metadata
-                            .iter()
-                            .map(|(name, value)| LabelPairAdapter {
-                                name: name.clone(),
-                                value: value.clone(),
-                            })
-                            .collect(),
-                    })
-                    .collect(),
-                hash: 0,
-            })
-            .collect(),
-    };
-    let raw = request.encode_to_vec();
-    snap::raw::Encoder::new()
-        .compress_vec(&raw)
-        .expect("BUG: snappy compresses any input")
+            .map(|(labels, entries)| (labels.clone(), entries.as_slice())),
+    )
 }
 
 #[cfg(test)]
@@ -212,7 +177,7 @@ mod tests {
         let batch: Batch = vec![(
             r#"{job="x"}"#.to_string(),
             vec![Entry {
-                ts: 1_700_000_000_123_456_789,
+                ts_ns: 1_700_000_000_123_456_789,
                 line: "hello".to_string(),
                 metadata: vec![("trace_id".to_string(), "t1".to_string())],
             }],

@@ -418,7 +418,7 @@ impl Tailer {
             let mut position = tracked.offset;
             let mut start = 0usize;
             let mut pieces: Vec<(&[u8], u64)> = Vec::new();
-            while let Some(newline) = memchr(b'\n', &buf[start..]) {
+            while let Some(newline) = memchr::memchr(b'\n', &buf[start..]) {
                 let end = start + newline;
                 let text = &buf[start..end];
                 let text = text.strip_suffix(b"\r").unwrap_or(text);
@@ -553,10 +553,6 @@ fn read_fully_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<us
         }
     }
     Ok(got)
-}
-
-fn memchr(byte: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == byte)
 }
 
 /// A saved file that is no longer at its path: looked for by inode among its

@@ -16,5 +16,7 @@ mod loki_proto;
 mod push;
 
 pub use limits::IngestLimits;
-pub use loki_proto::{EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp};
+pub use loki_proto::{
+    EntryAdapter, LabelPairAdapter, PushRequest, StreamAdapter, Timestamp, encode_push,
+};
 pub use push::{DecodedPush, PushError, PushFormat, decode_body, decode_loki_push};

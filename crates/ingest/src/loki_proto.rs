@@ -48,3 +48,42 @@ pub struct Timestamp {
     #[prost(int32, tag = "2")]
     pub nanos: i32,
 }
+
+/// A Loki push body: the protobuf `PushRequest` of `streams` (each a label
+/// set in Loki's text form and its entries), snappy-compressed as Loki's
+/// clients send it. What `strata ingest` and `strata agent` push.
+pub fn encode_push<'a>(
+    streams: impl IntoIterator<Item = (String, &'a [strata_model::Entry])>,
+) -> Vec<u8> {
+    use prost::Message;
+    let request = PushRequest {
+        streams: streams
+            .into_iter()
+            .map(|(labels, entries)| StreamAdapter {
+                labels,
+                entries: entries
+                    .iter()
+                    .map(|entry| EntryAdapter {
+                        timestamp: Some(Timestamp {
+                            seconds: entry.ts_ns.div_euclid(1_000_000_000),
+                            nanos: entry.ts_ns.rem_euclid(1_000_000_000) as i32,
+                        }),
+                        line: entry.line.clone(),
+                        structured_metadata: entry
+                            .metadata
+                            .iter()
+                            .map(|(name, value)| LabelPairAdapter {
+                                name: name.clone(),
+                                value: value.clone(),
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+                hash: 0,
+            })
+            .collect(),
+    };
+    snap::raw::Encoder::new()
+        .compress_vec(&request.encode_to_vec())
+        .expect("BUG: snappy compresses any input")
+}

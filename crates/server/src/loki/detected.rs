@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::LokiRequest;
 use super::labels::selector_matchers;
-use super::response::now_ns;
 use crate::params::Params;
 use crate::{ApiError, AppState};
 use axum::Json;
@@ -28,15 +27,7 @@ const ALWAYS_KEPT: [&str; 4] = ["cluster", "namespace", "instance", "pod"];
 const INTERNAL_FIELDS: [&str; 3] = ["__error__", "__error_details__", "__preserve_error__"];
 
 fn range(params: &Params) -> Result<(i64, i64), ApiError> {
-    let end = params.time("end", now_ns())?;
-    let since = params.duration("since", HOUR_NS)?;
-    let start = params.time("start", end.saturating_sub(since))?;
-    if end < start {
-        return Err(ApiError::bad_request(
-            "end timestamp must not be before or equal to start time",
-        ));
-    }
-    Ok((start, end))
+    super::labels::range_since(params, HOUR_NS)
 }
 
 fn count_param(params: &Params, names: &[&str], default: usize) -> Result<usize, ApiError> {

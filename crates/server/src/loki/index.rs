@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::LokiRequest;
-use super::labels::{range, selector_matchers};
-use super::response::sample_time;
+use super::labels::{range_since, selector_matchers};
+use super::response::{pairs_object, sample_time};
 use crate::params::Params;
 use crate::{ApiError, AppState};
 use axum::Json;
@@ -13,6 +13,9 @@ use axum::extract::State;
 use serde_json::{Value, json};
 use strata_model::{LabelMatcher, Labels};
 use strata_storage::StreamSummary;
+
+/// Loki's default range of index requests (`since`).
+const HOUR_NS: i64 = 3_600_000_000_000;
 
 /// Loki's default `limit` of volume requests.
 const DEFAULT_VOLUME_LIMIT: usize = 100;
@@ -55,7 +58,7 @@ pub async fn stats(
     request: LokiRequest,
 ) -> Result<Json<Value>, ApiError> {
     let LokiRequest { tenant, params, .. } = request;
-    let (start, end) = range(&params)?;
+    let (start, end) = range_since(&params, HOUR_NS)?;
     let matchers = selector(&params)?;
     let found = summaries(&state, tenant, matchers, start, end).await?;
     let sum = |field: fn(&StreamSummary) -> u64| found.iter().map(field).sum::<u64>();
@@ -161,14 +164,6 @@ fn top(
     volumes
 }
 
-fn metric_object(key: &[(String, String)]) -> Value {
-    Value::Object(
-        key.iter()
-            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
-            .collect(),
-    )
-}
-
 /// `GET|POST /loki/api/v1/index/volume`: uncompressed line bytes per series
 /// over the range, as a vector at `end`, from the block index.
 pub async fn volume(
@@ -176,7 +171,7 @@ pub async fn volume(
     request: LokiRequest,
 ) -> Result<Json<Value>, ApiError> {
     let LokiRequest { tenant, params, .. } = request;
-    let (start, end) = range(&params)?;
+    let (start, end) = range_since(&params, HOUR_NS)?;
     let matchers = volume_selector(&params)?;
     let grouping = volume_grouping(&params, &matchers)?;
     let found = summaries(&state, tenant, matchers, start, end).await?;
@@ -189,7 +184,7 @@ pub async fn volume(
     let result: Vec<Value> = top(volumes, grouping.limit)
         .into_iter()
         .map(|(key, bytes)| {
-            json!({ "metric": metric_object(&key), "value": [sample_time(end), bytes.to_string()] })
+            json!({ "metric": pairs_object(&key), "value": [sample_time(end), bytes.to_string()] })
         })
         .collect();
     Ok(Json(json!({
@@ -205,7 +200,7 @@ pub async fn volume_range(
     request: LokiRequest,
 ) -> Result<Json<Value>, ApiError> {
     let LokiRequest { tenant, params, .. } = request;
-    let (start, end) = range(&params)?;
+    let (start, end) = range_since(&params, HOUR_NS)?;
     let matchers = volume_selector(&params)?;
     let grouping = volume_grouping(&params, &matchers)?;
     let step = params.duration("step", strata_query::metric::default_step_ns(start, end))?;
@@ -244,9 +239,9 @@ pub async fn volume_range(
                 .iter()
                 .map(|(&ts, bytes)| json!([sample_time(ts), bytes.to_string()]));
             if matrix {
-                json!({ "metric": metric_object(&key), "values": values.collect::<Vec<Value>>() })
+                json!({ "metric": pairs_object(&key), "values": values.collect::<Vec<Value>>() })
             } else {
-                json!({ "metric": metric_object(&key), "value": values.next() })
+                json!({ "metric": pairs_object(&key), "value": values.next() })
             }
         })
         .collect();

@@ -11,9 +11,14 @@ use strata_model::LabelMatcher;
 /// Loki's default range for label and series requests.
 const SIX_HOURS_NS: i64 = 6 * 3_600_000_000_000;
 
-pub(crate) fn range(params: &Params) -> Result<(i64, i64), ApiError> {
+fn range(params: &Params) -> Result<(i64, i64), ApiError> {
+    range_since(params, SIX_HOURS_NS)
+}
+
+/// `start`/`end`/`since` with `since` defaulting to `default_since_ns`.
+pub(crate) fn range_since(params: &Params, default_since_ns: i64) -> Result<(i64, i64), ApiError> {
     let end = params.time("end", now_ns())?;
-    let since = params.duration("since", SIX_HOURS_NS)?;
+    let since = params.duration("since", default_since_ns)?;
     let start = params.time("start", end.saturating_sub(since))?;
     if end < start {
         return Err(ApiError::bad_request(

@@ -67,12 +67,12 @@ async fn check_bytes_read(
 }
 
 /// The parameters every query endpoint reads: `limit` and `direction`.
-struct Common {
-    limit: usize,
-    direction: Direction,
+pub(crate) struct Common {
+    pub limit: usize,
+    pub direction: Direction,
 }
 
-fn common_params(params: &Params, state: &AppState) -> Result<Common, ApiError> {
+pub(crate) fn common_params(params: &Params, state: &AppState) -> Result<Common, ApiError> {
     let limit = match params.get("limit") {
         Some(text) => text.parse::<usize>().map_err(|_| {
             ApiError::bad_request(format!(

@@ -20,7 +20,7 @@ pub(crate) fn labels_object(labels: &Labels) -> Value {
     Value::Object(object)
 }
 
-fn pairs_object(pairs: &[(String, String)]) -> Value {
+pub(crate) fn pairs_object(pairs: &[(String, String)]) -> Value {
     Value::Object(
         pairs
             .iter()

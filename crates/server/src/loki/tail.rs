@@ -129,20 +129,8 @@ fn tail_params(state: &AppState, request: LokiRequest) -> Result<TailParams, Api
             "delay_for can't be greater than {MAX_DELAY_FOR_SECS}"
         )));
     }
-    let limit = match params.get("limit") {
-        Some(text) => text.parse::<usize>().map_err(|_| {
-            ApiError::bad_request(format!(
-                "invalid parameter \"limit\": {text:?} is not a non-negative integer"
-            ))
-        })?,
-        None => 100,
-    };
-    let max_entries = state.limits.query.max_entries;
-    if limit > max_entries {
-        return Err(ApiError::bad_request(format!(
-            "max entries limit per query exceeded, limit > max_entries_limit_per_query ({limit} > {max_entries})"
-        )));
-    }
+    // `limit` as the query endpoints read it (default 100, max entries).
+    let limit = super::query::common_params(&params, state)?.limit;
     let start = params.time("start", now_ns().saturating_sub(3_600_000_000_000))?;
     Pipeline::new(&expr.stages).map_err(|err| ApiError::bad_request(err.to_string()))?;
     Ok(TailParams {
