@@ -68,26 +68,35 @@ pub fn run(args: AgentArgs) -> anyhow::Result<()> {
                 .map_err(|err| anyhow::anyhow!("invalid --poll: {err}"))?;
             let mut options =
                 strata_agent::AgentOptions::new(args.paths, args.push_url, labels, args.positions);
-            options.tenant = args.org_id;
+            if let Some(strata_agent::output::OutputConfig::Loki(loki)) =
+                options.outputs.first_mut()
+            {
+                loki.tenant = args.org_id;
+                loki.dead_letter = args.dead_letter;
+            }
             options.start_at_end = args.from_end;
-            options.dead_letter = args.dead_letter;
             options.poll = Duration::from_nanos(poll.max(1_000_000) as u64);
+            strata_agent::check(&options)?;
             options
         }
     };
     if args.check_config {
         println!(
-            "config ok: {} source(s), pushing to {}, positions in {}",
+            "config ok: {} source(s), {} output(s), positions in {}",
             options.sources.len(),
-            options.push_url,
+            options.outputs.len(),
             options.positions.display()
         );
         for (index, source) in options.sources.iter().enumerate() {
             println!(
-                "  sources[{index}]: {} with labels {}",
+                "  sources[{index}]: {} with labels {}, {} stage(s)",
                 source.paths.join(", "),
-                source.labels
+                source.labels,
+                source.stages.len()
             );
+        }
+        for (index, output) in options.outputs.iter().enumerate() {
+            println!("  outputs[{index}]: {}", output.name());
         }
         return Ok(());
     }

@@ -24,6 +24,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use strata_model::Labels;
 
+use crate::output::OutputConfig;
+use crate::reading::{Format, Multiline, MultilineConfig, Reading};
+use crate::stages::StageConfig;
 use crate::{AgentOptions, FileSource};
 
 #[derive(Debug, Deserialize)]
@@ -31,7 +34,12 @@ use crate::{AgentOptions, FileSource};
 struct ConfigFile {
     positions: PathBuf,
     sources: Vec<SourceConfig>,
-    output: OutputConfig,
+    /// One output (the short form of `outputs`).
+    #[serde(default)]
+    output: Option<OutputConfig>,
+    /// Several outputs, each with a `name` sources and `route` stages use.
+    #[serde(default)]
+    outputs: Vec<OutputConfig>,
     /// `beginning` (default) or `end`: where files found at the first start begin.
     #[serde(default)]
     start_at: Option<String>,
@@ -41,41 +49,91 @@ struct ConfigFile {
     /// Most line bytes per push.
     #[serde(default)]
     batch_bytes: Option<usize>,
+    /// How long a batch waits to fill (`1s`; default 0: sent at once).
+    #[serde(default)]
+    batch_wait: Option<String>,
+}
+
+/// What every kind of file source takes.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSourceConfig {
+    /// Globs; a `kubernetes` source defaults to `/var/log/pods/*/*/*.log`.
+    #[serde(default)]
+    paths: Vec<String>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    /// `raw` (default for files), `cri`, `docker` or `auto` (default for kubernetes).
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    multiline: Option<MultilineConfig>,
+    /// The stages each line goes through, in order.
+    #[serde(default)]
+    stages: Vec<StageConfig>,
+    /// Short form: LogQL stages run first (`| json | level!="debug"`).
+    #[serde(default)]
+    pipeline: Option<String>,
+    /// Short form: extracted fields that become stream labels (run last).
+    #[serde(default)]
+    promote: Vec<String>,
+    /// Short form: extracted fields sent as structured metadata (run last).
+    #[serde(default)]
+    metadata: Vec<String>,
+    /// The outputs (by name) its records go to; default every output.
+    #[serde(default)]
+    outputs: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
 enum SourceConfig {
-    File {
-        paths: Vec<String>,
-        #[serde(default)]
-        labels: BTreeMap<String, String>,
-        /// LogQL pipeline stages run on each line: `| json | level!="debug"`.
-        #[serde(default)]
-        pipeline: Option<String>,
-        /// Extracted labels that become stream labels.
-        #[serde(default)]
-        promote: Vec<String>,
-        /// Extracted labels sent as structured metadata.
-        #[serde(default)]
-        metadata: Vec<String>,
-    },
+    File(FileSourceConfig),
+    /// Container logs under /var/log/pods (or /var/log/containers): CRI or
+    /// Docker lines, with namespace, pod and container labels from the path.
+    Kubernetes(FileSourceConfig),
+    /// The agent's standard input.
+    Stdin(StreamSourceConfig),
+    /// The systemd journal, through `journalctl`.
+    Journald(StreamSourceConfig),
 }
 
+/// What stdin and journald sources take.
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, tag = "type", rename_all = "snake_case")]
-enum OutputConfig {
-    Loki {
-        url: String,
-        #[serde(default)]
-        tenant: Option<String>,
-        #[serde(default)]
-        dead_letter: Option<PathBuf>,
-    },
+#[serde(deny_unknown_fields)]
+struct StreamSourceConfig {
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    stages: Vec<StageConfig>,
+    #[serde(default)]
+    outputs: Option<Vec<String>>,
+    /// journald: a journal directory (`journalctl --directory`).
+    #[serde(default)]
+    path: Option<PathBuf>,
+    /// journald: on a first start, entries at most this old (default 7h).
+    #[serde(default)]
+    max_age: Option<String>,
+    /// journald: journalctl matches (`_SYSTEMD_UNIT=kubelet.service`).
+    #[serde(default)]
+    matches: Vec<String>,
 }
 
-/// Replaces `${VAR}` and `${VAR:default}` with the environment's values.
+/// Replaces `${VAR}` and `${VAR:default}` with the environment's values,
+/// except in comment lines (those starting with `#`).
 pub fn expand_env(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<String> {
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        if line.trim_start().starts_with('#') {
+            out.push_str(line);
+        } else {
+            out.push_str(&expand_line(line, &lookup)?);
+        }
+    }
+    Ok(out)
+}
+
+fn expand_line(text: &str, lookup: &impl Fn(&str) -> Option<String>) -> anyhow::Result<String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find("${") {
@@ -133,56 +191,28 @@ pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Res
     }
     let mut sources = Vec::new();
     for (index, source) in file.sources.into_iter().enumerate() {
-        let SourceConfig::File {
-            paths,
-            labels,
-            pipeline,
-            promote,
-            metadata,
-        } = source;
-        if paths.is_empty() {
-            anyhow::bail!("sources[{index}].paths: at least one glob is needed");
-        }
-        let labels = Labels::from_pairs(labels);
-        // Checked as the streams will be: with the `filename` every file adds.
-        let mut with_filename = labels.pairs().to_vec();
-        with_filename.push(("filename".to_string(), "/x".to_string()));
-        Labels::from_pairs(with_filename)
-            .validate(&strata_model::LabelLimits::default())
-            .map_err(|err| anyhow::anyhow!("sources[{index}].labels: {err}"))?;
-        let kept: Vec<String> = promote.iter().chain(&metadata).cloned().collect();
-        let pipeline = match pipeline {
-            None => None,
-            Some(text) => Some(std::sync::Arc::new(
-                compile_pipeline(&text, kept)
-                    .map_err(|err| anyhow::anyhow!("sources[{index}].pipeline: {err}"))?,
-            )),
+        let source = match source {
+            SourceConfig::File(config) => file_source(config, false),
+            SourceConfig::Kubernetes(config) => file_source(config, true),
+            SourceConfig::Stdin(config) => stream_source(config, false),
+            SourceConfig::Journald(config) => stream_source(config, true),
         };
-        for name in promote.iter().chain(&metadata) {
-            if !strata_model::is_valid_label_name(name) {
-                anyhow::bail!("sources[{index}]: {name:?} is not a valid label name");
-            }
+        sources.push(source.map_err(|err| anyhow::anyhow!("sources[{index}].{err}"))?);
+    }
+    let mut outputs = file.outputs;
+    if let Some(output) = file.output {
+        if !outputs.is_empty() {
+            anyhow::bail!("give output (one) or outputs (several), not both");
         }
-        sources.push(FileSource {
-            paths,
-            labels,
-            pipeline,
-            promote,
-            metadata,
-        });
+        outputs.push(output);
     }
-    let OutputConfig::Loki {
-        url,
-        tenant,
-        dead_letter,
-    } = file.output;
-    if !(url.starts_with("http://") || url.starts_with("https://")) {
-        anyhow::bail!("output.url: {url:?} is not an http:// or https:// URL");
+    if outputs.is_empty() {
+        anyhow::bail!("outputs: at least one output is needed (output: {{type: loki, url: ...}})");
     }
-    let mut options = AgentOptions::new(Vec::new(), url, Labels::default(), file.positions);
+    let mut options =
+        AgentOptions::new(Vec::new(), String::new(), Labels::default(), file.positions);
     options.sources = sources;
-    options.tenant = tenant;
-    options.dead_letter = dead_letter;
+    options.outputs = outputs;
     options.start_at_end = match file.start_at.as_deref() {
         None | Some("beginning") => false,
         Some("end") => true,
@@ -191,27 +221,122 @@ pub fn parse(text: &str, lookup: impl Fn(&str) -> Option<String>) -> anyhow::Res
     if let Some(poll) = file.poll {
         options.poll = parse_duration(&poll).map_err(|err| anyhow::anyhow!("poll: {err}"))?;
     }
+    if let Some(wait) = file.batch_wait {
+        options.batch_wait = if wait == "0" || wait == "0s" {
+            std::time::Duration::ZERO
+        } else {
+            parse_duration(&wait).map_err(|err| anyhow::anyhow!("batch_wait: {err}"))?
+        };
+    }
     if let Some(bytes) = file.batch_bytes {
         // Well under the server's default request limit (64 MiB).
         options.batch_bytes = bytes.clamp(1024, 16 << 20);
     }
+    crate::check(&options)?;
     Ok(options)
 }
 
-/// Compiles LogQL pipeline stages (`| json | level="error"`) with the
-/// server's own parser and pipeline.
-/// The parsers extract only the labels the later stages, `promote` and
-/// `metadata` read, when that is known (no template reads the rest).
-fn compile_pipeline(text: &str, kept: Vec<String>) -> anyhow::Result<strata_query::Pipeline> {
-    let text = text.trim();
-    if !text.starts_with('|') {
-        anyhow::bail!("{text:?} does not start with a stage such as `| json`");
+fn file_source(config: FileSourceConfig, kubernetes: bool) -> anyhow::Result<FileSource> {
+    let mut paths = config.paths;
+    if paths.is_empty() {
+        if !kubernetes {
+            anyhow::bail!("paths: at least one glob is needed");
+        }
+        paths.push("/var/log/pods/*/*/*.log".to_string());
     }
-    let expr = strata_logql::parse_log_expr(&format!("{{source=\"agent\"}} {text}"))
-        .map_err(|err| anyhow::anyhow!("{err}"))?;
-    let wanted = strata_query::metric::labels_read_by(&expr.stages, kept);
-    strata_query::Pipeline::with_wanted_labels(&expr.stages, wanted)
-        .map_err(|err| anyhow::anyhow!("{err}"))
+    let labels = Labels::from_pairs(config.labels);
+    // Checked as the streams will be: with the `filename` every file adds.
+    let mut with_filename = labels.pairs().to_vec();
+    with_filename.push(("filename".to_string(), "/x".to_string()));
+    Labels::from_pairs(with_filename)
+        .validate(&strata_model::LabelLimits::default())
+        .map_err(|err| anyhow::anyhow!("labels: {err}"))?;
+    let format = match config.format.as_deref() {
+        None if kubernetes => Format::Auto,
+        None => Format::Raw,
+        Some(text) => Format::parse(text).map_err(|err| anyhow::anyhow!("format: {err}"))?,
+    };
+    let multiline = match &config.multiline {
+        None => None,
+        Some(multiline) => {
+            Some(Multiline::new(multiline).map_err(|err| anyhow::anyhow!("multiline.{err}"))?)
+        }
+    };
+    // The short form: pipeline first, promote and metadata last.
+    let mut stages = Vec::new();
+    if let Some(pipeline) = config.pipeline {
+        stages.push(StageConfig::Logql(pipeline));
+    }
+    stages.extend(config.stages);
+    for name in config.promote.iter().chain(&config.metadata) {
+        if !strata_model::is_valid_label_name(name) {
+            anyhow::bail!("{name:?} is not a valid label name");
+        }
+    }
+    if !config.promote.is_empty() {
+        stages.push(StageConfig::Labels(
+            config
+                .promote
+                .into_iter()
+                .map(|name| (name, None))
+                .collect(),
+        ));
+    }
+    if !config.metadata.is_empty() {
+        stages.push(StageConfig::StructuredMetadata(
+            config
+                .metadata
+                .into_iter()
+                .map(|name| (name, None))
+                .collect(),
+        ));
+    }
+    Ok(FileSource {
+        kind: crate::SourceKind::Files,
+        paths,
+        labels,
+        stages,
+        reading: Reading { format, multiline },
+        kubernetes,
+        outputs: config.outputs,
+    })
+}
+
+fn stream_source(config: StreamSourceConfig, journal: bool) -> anyhow::Result<FileSource> {
+    let labels = Labels::from_pairs(config.labels);
+    if !labels.is_empty() {
+        labels
+            .validate(&strata_model::LabelLimits::default())
+            .map_err(|err| anyhow::anyhow!("labels: {err}"))?;
+    }
+    let kind = if journal {
+        let max_age = match &config.max_age {
+            None => None,
+            Some(text) => {
+                Some(parse_duration(text).map_err(|err| anyhow::anyhow!("max_age: {err}"))?)
+            }
+        };
+        crate::SourceKind::Journald(crate::streams::JournalOptions {
+            directory: config.path,
+            max_age,
+            matches: config.matches,
+            command: None,
+        })
+    } else {
+        if config.path.is_some() || config.max_age.is_some() || !config.matches.is_empty() {
+            anyhow::bail!("path, max_age and matches are options of journald sources");
+        }
+        crate::SourceKind::Stdin
+    };
+    Ok(FileSource {
+        kind,
+        paths: Vec::new(),
+        labels,
+        stages: config.stages,
+        reading: Reading::default(),
+        kubernetes: false,
+        outputs: config.outputs,
+    })
 }
 
 /// A positive duration such as `250ms`, `1s` or `2m`.
@@ -240,6 +365,10 @@ mod tests {
         assert!(err.contains("MISSING is not set"), "{err}");
         assert!(expand_env("x: ${OPEN", env).is_err());
         assert!(expand_env("x: ${bad-name}", env).is_err());
+        assert_eq!(
+            expand_env("# uses ${MISSING}\nx: ${CLUSTER}\n", env).unwrap(),
+            "# uses ${MISSING}\nx: gpu-east-1\n"
+        );
     }
 
     #[test]
@@ -251,7 +380,10 @@ mod tests {
             options.sources[0].labels.to_string(),
             r#"{cluster="gpu-east-1", job="app"}"#
         );
-        assert_eq!(options.tenant.as_deref(), Some("t1"));
+        match &options.outputs[0] {
+            OutputConfig::Loki(loki) => assert_eq!(loki.tenant.as_deref(), Some("t1")),
+            other => panic!("{other:?}"),
+        }
         assert!(options.start_at_end);
         assert_eq!(options.poll, std::time::Duration::from_millis(100));
 
@@ -271,7 +403,7 @@ mod tests {
         let url = wrong(
             "positions: p\nsources: [{type: file, paths: [a]}]\noutput: {type: loki, url: ftp://x}\n",
         );
-        assert!(url.contains("output.url"), "{url}");
+        assert!(url.contains("outputs[0].url"), "{url}");
         let start = wrong(
             "positions: p\nsources: [{type: file, paths: [a]}]\noutput: {type: loki, url: http://x}\nstart_at: middle\n",
         );
@@ -286,21 +418,39 @@ mod tests {
             )
         };
         let options = parse(&text(r#"| json | level!="debug""#), env).unwrap();
-        let source = &options.sources[0];
-        let pipeline = source.pipeline.as_ref().unwrap();
+        let registry = std::sync::Arc::new(crate::stages::MetricRegistry::default());
+        let names = vec!["loki".to_string()];
+        let context = crate::stages::CompileContext {
+            outputs: &names,
+            metrics: &registry,
+        };
+        let mut stages = crate::stages::compile(&options.sources[0].stages, &context).unwrap();
+        stages.set_wanted(crate::stages::Reads::none());
         let labels = Labels::parse(r#"{job="x"}"#).unwrap();
-        let kept = pipeline
-            .process(1, r#"{"level":"info","trace_id":"t1"}"#, &labels, &[])
-            .unwrap();
-        assert_eq!(kept.labels.get("trace_id"), Some("t1"));
-        assert!(
-            pipeline
-                .process(1, r#"{"level":"debug"}"#, &labels, &[])
-                .is_none()
+        let mut record =
+            crate::stages::Record::new(1, r#"{"level":"info","trace_id":"t1","x":"y"}"#.into());
+        assert_eq!(
+            stages.process(&mut record, &labels),
+            crate::stages::Verdict::Keep
         );
+        assert_eq!(record.labels, [("level".to_string(), "info".to_string())]);
+        assert_eq!(
+            record.metadata,
+            [("trace_id".to_string(), "t1".to_string())]
+        );
+        // Only what later stages read was extracted.
+        assert!(
+            record.fields.iter().all(|(name, _)| name != "x"),
+            "{record:?}"
+        );
+        let mut debug = crate::stages::Record::new(1, r#"{"level":"debug"}"#.into());
+        assert!(matches!(
+            stages.process(&mut debug, &labels),
+            crate::stages::Verdict::Drop(_)
+        ));
         for bad in ["| jsn", "json", r#"| line_format "{{.x""#] {
             let err = parse(&text(bad), env).unwrap_err().to_string();
-            assert!(err.contains("sources[0].pipeline"), "{bad}: {err}");
+            assert!(err.contains("sources[0].stages[0].logql"), "{bad}: {err}");
         }
     }
 }

@@ -85,20 +85,25 @@ pub fn metrics(stats: &AgentStats) -> String {
         "Push attempts retried (connection errors, 429, 5xx).",
         stats.retries.load(Relaxed),
     );
+    out.push_str("# HELP strata_agent_dropped_lines_total Lines not delivered, by reason: refused by an output (dead-lettered), or dropped by a stage (filtered, sampled, duplicate, rate_limited, drop_stage...).\n# TYPE strata_agent_dropped_lines_total counter\n");
     out.push_str(&format!(
-        "# HELP strata_agent_dropped_lines_total Lines not delivered, by reason: refused by the server (dead-lettered) or filtered by a source's pipeline.\n# TYPE strata_agent_dropped_lines_total counter\nstrata_agent_dropped_lines_total{{reason=\"refused\"}} {}\nstrata_agent_dropped_lines_total{{reason=\"filtered\"}} {}\n",
-        stats.refused_lines.load(Relaxed),
-        stats.filtered_lines.load(Relaxed)
+        "strata_agent_dropped_lines_total{{reason=\"refused\"}} {}\n",
+        stats.refused_lines.load(Relaxed)
     ));
+    let dropped = stats.dropped.lock().map(|d| d.clone()).unwrap_or_default();
+    for (reason, count) in &dropped {
+        if reason == "refused" {
+            continue;
+        }
+        out.push_str(&format!(
+            "strata_agent_dropped_lines_total{{reason=\"{}\"}} {count}\n",
+            escape(reason)
+        ));
+    }
     out.push_str("# HELP strata_agent_file_lag_bytes Bytes of a followed file not yet delivered.\n# TYPE strata_agent_file_lag_bytes gauge\n");
     let lag = stats.lag.lock().map(|lag| lag.clone()).unwrap_or_default();
     for (path, bytes) in &lag {
-        let path = path
-            .display()
-            .to_string()
-            .replace('\\', "\\\\")
-            .replace('"', "\\\"")
-            .replace('\n', "\\n");
+        let path = escape(&path.display().to_string());
         out.push_str(&format!(
             "strata_agent_file_lag_bytes{{path=\"{path}\"}} {bytes}\n"
         ));
@@ -107,7 +112,16 @@ pub fn metrics(stats: &AgentStats) -> String {
         "# HELP strata_agent_files Files followed.\n# TYPE strata_agent_files gauge\nstrata_agent_files {}\n",
         lag.len()
     ));
+    out.push_str(&stats.custom.render());
     out
+}
+
+/// A label value escaped for Prometheus' text format.
+fn escape(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

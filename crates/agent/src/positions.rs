@@ -3,6 +3,7 @@
 //! position only ever moves past lines every output has acknowledged, so a
 //! crash at any point re-sends lines (at least once) and never skips any.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -40,18 +41,29 @@ pub struct Position {
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct PositionsFile {
     files: Vec<Position>,
+    /// Per journal source (by index), the cursor of the last delivered entry.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    cursors: BTreeMap<usize, String>,
 }
+
+/// Per journal source, the saved cursor.
+pub type Cursors = BTreeMap<usize, String>;
 
 /// Reads the positions file; a missing file is an empty set.
 pub fn load(path: &Path) -> anyhow::Result<Vec<Position>> {
+    load_all(path).map(|(files, _)| files)
+}
+
+/// Reads the file positions and the journal cursors.
+pub fn load_all(path: &Path) -> anyhow::Result<(Vec<Position>, Cursors)> {
     match fs::read(path) {
         Ok(bytes) => {
             let file: PositionsFile = serde_json::from_slice(&bytes).map_err(|err| {
                 anyhow::anyhow!("positions file {} is not valid: {err}", path.display())
             })?;
-            Ok(file.files)
+            Ok((file.files, file.cursors))
         }
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Default::default()),
         Err(err) => Err(anyhow::anyhow!(
             "cannot read positions file {}: {err}",
             path.display()
@@ -61,10 +73,16 @@ pub fn load(path: &Path) -> anyhow::Result<Vec<Position>> {
 
 /// Replaces the positions file with `positions`, durably.
 pub fn save(path: &Path, positions: &[Position]) -> anyhow::Result<()> {
+    save_all(path, positions, &Cursors::new())
+}
+
+/// Replaces the positions file with `positions` and `cursors`, durably.
+pub fn save_all(path: &Path, positions: &[Position], cursors: &Cursors) -> anyhow::Result<()> {
     let mut temp = PathBuf::from(path);
     temp.as_mut_os_string().push(".tmp");
     let body = serde_json::to_vec(&PositionsFile {
         files: positions.to_vec(),
+        cursors: cursors.clone(),
     })?;
     let write = || -> std::io::Result<()> {
         let mut file = fs::File::create(&temp)?;

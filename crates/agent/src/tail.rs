@@ -113,8 +113,13 @@ pub struct Line {
     pub file: (u64, u64),
     /// The position after this line.
     pub end: u64,
-    /// Its timestamp: the file's segment timestamp plus its index past the position.
+    /// Its timestamp: the container runtime's (CRI, Docker), else the
+    /// file's segment timestamp plus its index past the position.
     pub ts: i64,
+    /// `stdout` or `stderr` for container logs.
+    pub stream: Option<&'static str>,
+    /// Fields the source read with the line (the journal's unit, priority...).
+    pub fields: Vec<(String, String)>,
 }
 
 /// Content that was truncated away: its first bytes, the position reached
@@ -145,6 +150,8 @@ pub struct Tailer {
     next_first: usize,
     /// Per `filename` label, the newest timestamp given to a line.
     last_ts: std::collections::HashMap<PathBuf, i64>,
+    /// Per source: its line format and multi-line rules.
+    readings: Vec<crate::reading::Reading>,
 }
 
 fn identity(meta: &Metadata) -> (u64, u64) {
@@ -165,7 +172,14 @@ impl Tailer {
             first_scan: true,
             next_first: 0,
             last_ts: std::collections::HashMap::new(),
+            readings: Vec::new(),
         }
+    }
+
+    /// Sets each source's line format and multi-line rules (by source index).
+    pub fn with_readings(mut self, readings: Vec<crate::reading::Reading>) -> Tailer {
+        self.readings = readings;
+        self
     }
 
     /// Finds new files, notices rotations and truncations.
@@ -444,6 +458,31 @@ impl Tailer {
             if pieces.is_empty() {
                 continue;
             }
+            let reading = self.readings.get(tracked.source);
+            let entries = match reading {
+                None => crate::reading::Reading::default().assemble(&pieces, true),
+                Some(reading) => {
+                    // An entry that may still grow is held back unless the
+                    // file is quiet or the entry fills the read buffer.
+                    let wait = reading
+                        .multiline
+                        .as_ref()
+                        .map_or(Duration::ZERO, |m| m.max_wait);
+                    let quiet = now.duration_since(tracked.last_growth) >= wait
+                        && tracked.offset + buf.len() as u64 >= size;
+                    let full = got == want && position < size;
+                    let entries = reading.assemble(&pieces, quiet || finished_orphan);
+                    if entries.is_empty() && full {
+                        reading.assemble(&pieces, true)
+                    } else {
+                        entries
+                    }
+                }
+            };
+            if entries.is_empty() {
+                continue;
+            }
+            let position = entries.last().map_or(tracked.offset, |entry| entry.end);
             // Timestamps: the segment's base, kept while its lines are in
             // flight, unique within the file's stream (files sharing a name
             // after a rotation never reuse one another's).
@@ -451,14 +490,16 @@ impl Tailer {
             let base = *tracked
                 .segment_ts
                 .get_or_insert(now_ns.max(last.saturating_add(1)));
-            for (index, (text, end)) in pieces.into_iter().enumerate() {
+            for (index, entry) in entries.into_iter().enumerate() {
                 lines.push(Line {
                     source: tracked.source,
                     path: tracked.name.clone(),
-                    text: String::from_utf8_lossy(text).into_owned(),
+                    text: entry.text,
                     file: (tracked.dev, tracked.ino),
-                    end,
-                    ts: base + index as i64,
+                    end: entry.end,
+                    ts: entry.ts.unwrap_or(base + index as i64),
+                    stream: entry.stream,
+                    fields: Vec::new(),
                 });
             }
             let newest = base + (lines.len() - first) as i64 - 1;
