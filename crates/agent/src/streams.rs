@@ -262,6 +262,20 @@ fn journal_text(value: &serde_json::Value) -> Option<String> {
     }
 }
 
+/// A journal entry: its message, time (ns) and fields.
+pub type JournalEntry = (String, Option<i64>, Vec<(String, String)>);
+
+/// One `journalctl -o json` line: its message, time and fields (None when
+/// the line is not a JSON object).
+pub fn parse_journal_line(line: &str) -> Option<JournalEntry> {
+    match journal_message(line)? {
+        Message::Line {
+            text, ts, fields, ..
+        } => Some((text, ts, fields)),
+        Message::End => None,
+    }
+}
+
 /// One `journalctl -o json` line as a message.
 fn journal_message(line: &str) -> Option<Message> {
     let entry: serde_json::Map<String, serde_json::Value> = serde_json::from_str(line).ok()?;
