@@ -118,6 +118,7 @@ impl AgentOptions {
                 username: None,
                 password: None,
                 timeout: None,
+                buffer: None,
             })],
             positions,
             start_at_end: false,
@@ -147,6 +148,8 @@ pub struct AgentStats {
     pub lag: std::sync::Mutex<Vec<(PathBuf, u64)>>,
     /// The series of metrics stages.
     pub custom: Arc<MetricRegistry>,
+    /// Per buffered output (by name), its disk buffer's counters.
+    pub buffers: std::sync::Mutex<Vec<(String, Arc<output::buffer::BufferStats>)>>,
 }
 
 /// A source ready to run: its compiled stages and default outputs.
@@ -358,11 +361,19 @@ fn route(
 pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> anyhow::Result<()> {
     let (saved, cursors) = positions::load_all(&options.positions)?;
     let mut compiled = compile(options, &stats.custom)?;
-    let outputs = options
-        .outputs
-        .iter()
-        .map(Output::new)
-        .collect::<anyhow::Result<Vec<Output>>>()?;
+    let mut outputs = Vec::new();
+    for (index, config) in options.outputs.iter().enumerate() {
+        let buffer_stats = Arc::new(output::buffer::BufferStats::default());
+        if config.buffer().is_some()
+            && let Ok(mut buffers) = stats.buffers.lock()
+        {
+            buffers.push((config.name().to_string(), buffer_stats.clone()));
+        }
+        outputs.push(
+            Output::open(config, buffer_stats)
+                .map_err(|err| anyhow::anyhow!("outputs[{index}].{err}"))?,
+        );
+    }
     let writes_fields: Vec<bool> = options
         .outputs
         .iter()

@@ -112,6 +112,40 @@ pub fn metrics(stats: &AgentStats) -> String {
         "# HELP strata_agent_files Files followed.\n# TYPE strata_agent_files gauge\nstrata_agent_files {}\n",
         lag.len()
     ));
+    let buffers = stats.buffers.lock().map(|b| b.clone()).unwrap_or_default();
+    for (name, help, kind, read) in [
+        (
+            "strata_agent_buffer_bytes",
+            "Bytes in an output's disk buffer not yet delivered.",
+            "gauge",
+            (|s: &crate::output::buffer::BufferStats| s.bytes.load(Relaxed))
+                as fn(&crate::output::buffer::BufferStats) -> u64,
+        ),
+        (
+            "strata_agent_buffer_dropped_lines_total",
+            "Lines dropped because an output's disk buffer was full (when_full: drop_newest).",
+            "counter",
+            |s| s.dropped_lines.load(Relaxed),
+        ),
+        (
+            "strata_agent_buffer_corrupt_records_total",
+            "Damaged records found in a disk buffer (skipped).",
+            "counter",
+            |s| s.corrupt_records.load(Relaxed),
+        ),
+    ] {
+        if buffers.is_empty() {
+            break;
+        }
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n"));
+        for (output, buffer) in &buffers {
+            out.push_str(&format!(
+                "{name}{{output=\"{}\"}} {}\n",
+                escape(output),
+                read(buffer)
+            ));
+        }
+    }
     out.push_str(&stats.custom.render());
     out
 }

@@ -54,6 +54,9 @@ pub struct ElasticsearchConfig {
     pub dead_letter: Option<PathBuf>,
     #[serde(default)]
     pub timeout: Option<String>,
+    /// A disk buffer in front of it (see [`super::buffer`]).
+    #[serde(default)]
+    pub buffer: Option<super::buffer::BufferConfig>,
 }
 
 /// A piece of an index pattern.

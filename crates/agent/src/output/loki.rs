@@ -33,6 +33,9 @@ pub struct LokiConfig {
     /// Per request (default 60s).
     #[serde(default)]
     pub timeout: Option<String>,
+    /// A disk buffer in front of it (see [`super::buffer`]).
+    #[serde(default)]
+    pub buffer: Option<super::buffer::BufferConfig>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

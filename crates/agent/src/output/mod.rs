@@ -9,12 +9,14 @@
 //! reason). The agent moves a file's position only once every output a line
 //! was routed to has answered for it.
 
+pub mod buffer;
 pub mod elasticsearch;
 pub mod loki;
 pub mod sink;
 
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -89,6 +91,16 @@ impl OutputConfig {
         }
     }
 
+    /// Its disk buffer, if it has one.
+    pub fn buffer(&self) -> Option<&buffer::BufferConfig> {
+        match self {
+            OutputConfig::Loki(config) => config.buffer.as_ref(),
+            OutputConfig::Elasticsearch(config) => config.buffer.as_ref(),
+            OutputConfig::File(config) => config.buffer.as_ref(),
+            OutputConfig::Stdout(_) => None,
+        }
+    }
+
     /// Whether the output writes the fields stages extracted.
     pub fn writes_fields(&self) -> bool {
         match self {
@@ -105,9 +117,25 @@ pub enum Output {
     Loki(loki::LokiOutput),
     Elasticsearch(elasticsearch::ElasticsearchOutput),
     Sink(sink::SinkOutput),
+    /// Any of them behind a disk buffer.
+    Buffered(buffer::Buffered),
 }
 
 impl Output {
+    /// The output, behind its disk buffer when it has one (`stats` counts
+    /// the buffer's bytes, drops and damaged records).
+    pub fn open(config: &OutputConfig, stats: Arc<buffer::BufferStats>) -> anyhow::Result<Output> {
+        let output = Output::new(config)?;
+        match config.buffer() {
+            None => Ok(output),
+            Some(buffer) => Ok(Output::Buffered(
+                buffer::Buffered::open(buffer, output, stats)
+                    .map_err(|err| anyhow::anyhow!("buffer.{err}"))?,
+            )),
+        }
+    }
+
+    /// The output without its buffer.
     pub fn new(config: &OutputConfig) -> anyhow::Result<Output> {
         Ok(match config {
             OutputConfig::Loki(config) => Output::Loki(loki::LokiOutput::new(config)?),
@@ -124,6 +152,7 @@ impl Output {
             Output::Loki(output) => &output.stats,
             Output::Elasticsearch(output) => &output.stats,
             Output::Sink(output) => &output.stats,
+            Output::Buffered(buffered) => buffered.output.stats(),
         }
     }
 
@@ -133,6 +162,7 @@ impl Output {
             Output::Loki(output) => output.send(batch, stop),
             Output::Elasticsearch(output) => output.send(batch, stop),
             Output::Sink(output) => output.send(batch, stop),
+            Output::Buffered(buffered) => buffered.send(batch, stop),
         }
     }
 }

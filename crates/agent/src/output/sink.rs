@@ -23,6 +23,9 @@ pub struct FileConfig {
     /// `json` (default) or `text`.
     #[serde(default)]
     pub codec: Option<String>,
+    /// A disk buffer in front of it (see [`super::buffer`]).
+    #[serde(default)]
+    pub buffer: Option<super::buffer::BufferConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
