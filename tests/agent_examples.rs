@@ -611,13 +611,21 @@ fn stdin_source_ships_every_line_then_exits() {
     )
     .unwrap();
     let mut child = Command::new(BIN)
-        .args(["agent", "--config"])
+        .args(["agent", "--log-format", "json", "--config"])
         .arg(&config)
+        .env("RUST_LOG", "info")
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let logs = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map(Result::unwrap)
+            .collect::<Vec<String>>()
+    });
     {
         let mut stdin = child.stdin.take().unwrap();
         for i in 0..500 {
@@ -641,6 +649,21 @@ fn stdin_source_ships_every_line_then_exits() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success());
+    // The agent's own logs are JSON objects, one per line.
+    let logs = logs.join().unwrap();
+    assert!(!logs.is_empty());
+    for line in &logs {
+        let log: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}"));
+        assert!(
+            log["level"].is_string() && log["fields"].is_object(),
+            "{line}"
+        );
+    }
+    assert!(
+        logs.iter().any(|line| line.contains("positions saved")),
+        "{logs:?}"
+    );
     assert_eq!(
         query(&server, None, r#"{job="piped", level="error"}"#).len(),
         100

@@ -44,6 +44,9 @@ pub struct AgentArgs {
     /// Serve /metrics and /health here (e.g. 127.0.0.1:9080); off by default.
     #[arg(long)]
     metrics_listen: Option<String>,
+    /// The agent's own logs on stderr: `text` or `json` (one object per line).
+    #[arg(long, default_value = "text")]
+    log_format: String,
 }
 
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -53,12 +56,21 @@ extern "C" fn request_stop(_signal: libc::c_int) {
 }
 
 pub fn run(args: AgentArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new(
-            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()),
-        ))
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::new(
+        std::env::var("RUST_LOG").unwrap_or_else(|_| "info".to_string()),
+    );
+    match args.log_format.as_str() {
+        "json" => tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        "text" => tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init(),
+        other => anyhow::bail!("--log-format: {other:?} is not text or json"),
+    }
     let options = match &args.config {
         Some(path) => strata_agent::config::load(path)?,
         None => {

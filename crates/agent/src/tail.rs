@@ -606,8 +606,10 @@ fn find_by_inode(position: &Position) -> Option<PathBuf> {
     })
 }
 
-/// The files a glob matches: `*` and `?` within a path component, `[...]`
-/// not supported (matched literally).
+/// The files a glob matches: `*` and `?` within a path component, `**` as
+/// a whole component for any number of directories (at most 16 deep, not
+/// following symbolic links to directories), `[...]` not supported
+/// (matched literally).
 pub fn expand(glob: &str) -> Vec<PathBuf> {
     let path = Path::new(glob);
     let mut current: Vec<PathBuf> = vec![if path.is_absolute() {
@@ -618,6 +620,15 @@ pub fn expand(glob: &str) -> Vec<PathBuf> {
     for component in path.components() {
         let part = component.as_os_str().to_string_lossy();
         if matches!(component, std::path::Component::RootDir) {
+            continue;
+        }
+        if part == "**" {
+            // This directory and every directory under it.
+            let mut next = Vec::new();
+            for dir in &current {
+                descend(dir, 0, &mut next);
+            }
+            current = next;
             continue;
         }
         if !part.contains(['*', '?']) {
@@ -641,8 +652,30 @@ pub fn expand(glob: &str) -> Vec<PathBuf> {
         }
         current = next;
     }
-    current.retain(|path| path.exists());
+    current.retain(|path| path.is_file());
+    current.sort();
+    current.dedup();
     current
+}
+
+/// `dir` and its subdirectories, down to 16 levels.
+fn descend(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    out.push(dir.to_path_buf());
+    if depth >= 16 {
+        return;
+    }
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    let mut subdirs: Vec<PathBuf> = entries
+        .flatten()
+        .filter(|entry| entry.file_type().is_ok_and(|kind| kind.is_dir()))
+        .map(|entry| entry.path())
+        .collect();
+    subdirs.sort();
+    for subdir in subdirs {
+        descend(&subdir, depth + 1, out);
+    }
 }
 
 /// `*` matches any run of characters, `?` one character (a leading `.` only explicitly).
@@ -689,6 +722,21 @@ mod tests {
         assert!(!wildcard_match("*.log", "app.txt"));
         assert!(!wildcard_match("*", ".hidden"));
         assert!(wildcard_match("*a*b*c", "xaybzc"));
+    }
+
+    #[test]
+    fn double_star_matches_any_depth() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in ["a.log", "x/b.log", "x/y/c.log", "x/y/z/d.txt"] {
+            let path = dir.path().join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, "line\n").unwrap();
+        }
+        let found: Vec<String> = expand(&format!("{}/**/*.log", dir.path().display()))
+            .into_iter()
+            .map(|p| p.strip_prefix(dir.path()).unwrap().display().to_string())
+            .collect();
+        assert_eq!(found, ["a.log", "x/b.log", "x/y/c.log"]);
     }
 
     fn append(path: &Path, text: &str) {
