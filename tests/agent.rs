@@ -586,3 +586,159 @@ fn a_disk_buffer_absorbs_an_outage_while_the_other_output_goes_on_and_survives_s
         .collect();
     assert_eq!(archived.len(), total);
 }
+
+/// A TLS terminator in front of a server (as an ingress would be): Python's
+/// ssl module with a certificate made by the openssl command line.
+struct TlsProxy {
+    child: Child,
+    url: String,
+    ca: PathBuf,
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const TLS_PROXY: &str = r#"
+import socket, ssl, sys, threading
+cert, key, target_port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(64)
+print(listener.getsockname()[1], flush=True)
+def pipe(a, b):
+    try:
+        while True:
+            data = a.recv(65536)
+            if not data:
+                break
+            b.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+def serve(raw):
+    try:
+        client = context.wrap_socket(raw, server_side=True)
+    except (ssl.SSLError, OSError):
+        raw.close()
+        return
+    upstream = socket.create_connection(("127.0.0.1", target_port))
+    threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+    pipe(client, upstream)
+while True:
+    raw, _ = listener.accept()
+    threading.Thread(target=serve, args=(raw,), daemon=True).start()
+"#;
+
+impl TlsProxy {
+    fn start(dir: &Path, server_url: &str) -> TlsProxy {
+        let cert = dir.join("cert.pem");
+        let key = dir.join("key.pem");
+        let status = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args([
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("the openssl command line is needed");
+        assert!(status.success());
+        let port = server_url.rsplit(':').next().unwrap();
+        let mut child = Command::new("python3")
+            .args(["-c", TLS_PROXY])
+            .arg(&cert)
+            .arg(&key)
+            .arg(port)
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut first,
+        )
+        .unwrap();
+        TlsProxy {
+            child,
+            url: format!("https://127.0.0.1:{}", first.trim()),
+            ca: cert,
+        }
+    }
+}
+
+#[test]
+fn an_https_output_trusts_its_private_ca_and_refuses_an_unknown_certificate() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(server_dir.path(), Some(CONFIG));
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = TlsProxy::start(dir.path(), &server.url);
+    let config = |job: &str, tls: &str| {
+        let path = dir.path().join(format!("{job}.yaml"));
+        fs::write(
+            &path,
+            format!(
+                "positions: {dir}/{job}-positions.json\nsources:\n  - type: file\n    paths: [\"{dir}/app.log*\"]\n    labels: {{job: {job}}}\noutput:\n  type: loki\n  url: {url}\n{tls}poll: 20ms\n",
+                dir = dir.path().display(),
+                url = proxy.url,
+            ),
+        )
+        .unwrap();
+        Command::new(BIN)
+            .args(["agent", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut writer = Writer::new(dir.path());
+    writer.write(500);
+    let mut trusted = config(
+        "agent-test",
+        &format!("  tls: {{ca_file: {}}}\n", proxy.ca.display()),
+    );
+    let mut untrusted = config("untrusted", "");
+    let counts = wait_for_all(&server, 500, Duration::from_secs(60));
+    assert_eq!(missing(&counts, 500), Vec::<usize>::new());
+    // Without the CA the certificate is refused: nothing is sent (it retries).
+    std::thread::sleep(Duration::from_secs(1));
+    let untrusted_lines = client()
+        .get(format!("{}/loki/api/v1/query_range", server.url))
+        .query(&[
+            ("query", r#"{job="untrusted"}"#),
+            ("start", &(now_ns() - 3_600_000_000_000).to_string()),
+        ])
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        untrusted_lines.contains(r#""result":[]"#),
+        "{untrusted_lines}"
+    );
+    for agent in [&mut trusted, &mut untrusted] {
+        agent.kill().unwrap();
+        agent.wait().unwrap();
+    }
+}

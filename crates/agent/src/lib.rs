@@ -118,6 +118,7 @@ impl AgentOptions {
                 username: None,
                 password: None,
                 timeout: None,
+                tls: None,
                 buffer: None,
             })],
             positions,

@@ -649,6 +649,7 @@ mod tests {
                 username: None,
                 password: None,
                 timeout: None,
+                tls: None,
                 buffer: None,
             },
         ))

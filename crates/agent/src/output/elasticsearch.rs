@@ -23,7 +23,6 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -54,6 +53,9 @@ pub struct ElasticsearchConfig {
     pub dead_letter: Option<PathBuf>,
     #[serde(default)]
     pub timeout: Option<String>,
+    /// TLS for https URLs: `ca_file`, `cert_file`/`key_file`, `insecure_skip_verify`.
+    #[serde(default)]
+    pub tls: Option<super::TlsConfig>,
     /// A disk buffer in front of it (see [`super::buffer`]).
     #[serde(default)]
     pub buffer: Option<super::buffer::BufferConfig>,
@@ -146,11 +148,7 @@ impl ElasticsearchOutput {
             anyhow::bail!("url: {:?} is not an http:// or https:// URL", config.url);
         }
         let index = parse_index(config.index.as_deref().unwrap_or("strata-%{+yyyy.MM.dd}"))?;
-        let timeout = match &config.timeout {
-            None => Duration::from_secs(60),
-            Some(text) => crate::stages::parse_duration(text)
-                .map_err(|err| anyhow::anyhow!("timeout: {err}"))?,
-        };
+
         Ok(ElasticsearchOutput {
             url: format!("{}/_bulk", config.url.trim_end_matches('/')),
             index,
@@ -161,9 +159,7 @@ impl ElasticsearchOutput {
                 .map(|user| (user, config.password.clone().filter(|p| !p.is_empty()))),
             api_key: config.api_key.clone(),
             dead_letter: config.dead_letter.clone(),
-            client: reqwest::blocking::Client::builder()
-                .timeout(timeout)
-                .build()?,
+            client: super::http_client(config.timeout.as_deref(), config.tls.as_ref())?,
             stats: OutputStats::default(),
         })
     }

@@ -5,7 +5,6 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -33,6 +32,9 @@ pub struct LokiConfig {
     /// Per request (default 60s).
     #[serde(default)]
     pub timeout: Option<String>,
+    /// TLS for https URLs: `ca_file`, `cert_file`/`key_file`, `insecure_skip_verify`.
+    #[serde(default)]
+    pub tls: Option<super::TlsConfig>,
     /// A disk buffer in front of it (see [`super::buffer`]).
     #[serde(default)]
     pub buffer: Option<super::buffer::BufferConfig>,
@@ -72,14 +74,7 @@ impl LokiOutput {
             Some("none") => Compression::None,
             Some(other) => anyhow::bail!("compression: {other:?} is not snappy, gzip or none"),
         };
-        let timeout = match &config.timeout {
-            None => Duration::from_secs(60),
-            Some(text) => crate::stages::parse_duration(text)
-                .map_err(|err| anyhow::anyhow!("timeout: {err}"))?,
-        };
-        let client = reqwest::blocking::Client::builder()
-            .timeout(timeout)
-            .build()?;
+        let client = super::http_client(config.timeout.as_deref(), config.tls.as_ref())?;
         Ok(LokiOutput {
             url,
             tenant: config.tenant.clone(),

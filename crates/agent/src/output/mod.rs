@@ -167,6 +167,75 @@ impl Output {
     }
 }
 
+/// TLS settings of an HTTPS output (the system's roots are trusted too).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// A PEM file of CA certificates to trust (a private CA, as Logstash's
+    /// `cacert`); empty is none.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// A client certificate and its key (PEM, PKCS#8), for mutual TLS.
+    #[serde(default)]
+    pub cert_file: Option<PathBuf>,
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Accept any server certificate (testing only).
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+/// An HTTP client with a timeout (`60s` by default) and TLS settings.
+pub(crate) fn http_client(
+    timeout: Option<&str>,
+    tls: Option<&TlsConfig>,
+) -> anyhow::Result<reqwest::blocking::Client> {
+    let timeout = match timeout {
+        None => Duration::from_secs(60),
+        Some(text) => {
+            crate::stages::parse_duration(text).map_err(|err| anyhow::anyhow!("timeout: {err}"))?
+        }
+    };
+    let mut builder = reqwest::blocking::Client::builder().timeout(timeout);
+    if let Some(tls) = tls {
+        let read = |path: &PathBuf, what: &str| {
+            std::fs::read(path)
+                .map_err(|err| anyhow::anyhow!("tls.{what}: cannot read {}: {err}", path.display()))
+        };
+        if let Some(path) = tls.ca_file.as_ref().filter(|p| !p.as_os_str().is_empty()) {
+            let pem = read(path, "ca_file")?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|err| {
+                anyhow::anyhow!(
+                    "tls.ca_file: {} holds no PEM certificate: {err}",
+                    path.display()
+                )
+            })?;
+            if certificates.is_empty() {
+                anyhow::bail!("tls.ca_file: {} holds no PEM certificate", path.display());
+            }
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        match (&tls.cert_file, &tls.key_file) {
+            (Some(cert), Some(key)) => {
+                let identity = reqwest::Identity::from_pkcs8_pem(
+                    &read(cert, "cert_file")?,
+                    &read(key, "key_file")?,
+                )
+                .map_err(|err| anyhow::anyhow!("tls.cert_file/key_file: {err}"))?;
+                builder = builder.identity(identity);
+            }
+            (None, None) => {}
+            _ => anyhow::bail!("tls: give both cert_file and key_file, or neither"),
+        }
+        if tls.insecure_skip_verify {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+    }
+    Ok(builder.build()?)
+}
+
 /// Whether an HTTP status is worth retrying: 429 and 5xx, and 401, 403,
 /// 404 and 408, which say the agent or its target is misconfigured or
 /// slow, not that the lines are bad.
