@@ -234,6 +234,49 @@ fn serve_bulk(stream: TcpStream, kept: &Mutex<Vec<(serde_json::Value, serde_json
     }
 }
 
+/// An HTTP endpoint answering `GET /api/v1/pods?fieldSelector=spec.nodeName=NODE`
+/// with a pod list in the Kubernetes API's shape (a kube-apiserver cannot
+/// run here).
+fn kubernetes_api(node: &str, pods: serde_json::Value) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let expected = format!("GET /api/v1/pods?fieldSelector=spec.nodeName%3D{node} ");
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut writer = stream;
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+                continue;
+            }
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header.trim().is_empty() {
+                    break;
+                }
+            }
+            let (status, body) = if request_line.starts_with(&expected) {
+                (
+                    "200 OK",
+                    serde_json::json!({"kind": "PodList", "apiVersion": "v1", "items": pods})
+                        .to_string(),
+                )
+            } else {
+                (
+                    "400 Bad Request",
+                    format!("unexpected request {request_line}"),
+                )
+            };
+            let _ = write!(
+                writer,
+                "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
 fn write_file(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
     std::fs::write(path, text).unwrap();
@@ -262,9 +305,19 @@ fn promtail_example_labels_metadata_and_training_gauges() {
         &logs.join("pods/web_frontend-7_77e0-bb/nginx/0.log"),
         &cri(0, "F", "GET / 200"),
     );
+    let api = kubernetes_api(
+        "gpu-node-1",
+        serde_json::json!([
+            {"metadata": {"name": "trainer-0", "namespace": "ml-training",
+                          "labels": {"app": "trainer", "job_type": "training", "model_name": "resnet50"}}},
+            {"metadata": {"name": "frontend-7", "namespace": "web", "labels": {"app": "frontend"}}},
+        ]),
+    );
     let agent = Agent::start(
         &example("agent/promtail-ml-training.yaml"),
         &[
+            ("KUBERNETES_API_URL", api),
+            ("NODE_NAME", "gpu-node-1".to_string()),
             ("LOG_DIR", logs.display().to_string()),
             (
                 "POSITIONS",
@@ -288,6 +341,8 @@ fn promtail_example_labels_metadata_and_training_gauges() {
         ("container", "trainer"),
         ("stream", "stdout"),
         ("job_type", "training"),
+        ("app", "trainer"),
+        ("model_name", "resnet50"),
         ("cluster", "gpu-east-1"),
         ("epoch", "2"),
         ("loss", "0.4500"),
@@ -309,6 +364,7 @@ fn promtail_example_labels_metadata_and_training_gauges() {
     let web = wait_query(&server, None, r#"{namespace="web", container="nginx"}"#, 1);
     assert_eq!(web.len(), 1);
     assert!(!web[0].0.contains_key("job_type"));
+    assert_eq!(web[0].0["app"], "frontend");
     // The gauges hold the last values, per stream.
     let loss = agent.wait_metric("strata_agent_custom_training_loss{", " 0.25");
     assert!(loss.contains(r#"pod="trainer-0""#), "{loss}");

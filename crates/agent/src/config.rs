@@ -83,6 +83,9 @@ struct FileSourceConfig {
     /// The outputs (by name) its records go to; default every output.
     #[serde(default)]
     outputs: Option<Vec<String>>,
+    /// kubernetes: pod labels from the Kubernetes API.
+    #[serde(default)]
+    api: Option<crate::kubernetes::ApiConfig>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -291,6 +294,14 @@ fn file_source(config: FileSourceConfig, kubernetes: bool) -> anyhow::Result<Fil
                 .collect(),
         ));
     }
+    if let Some(api) = &config.api {
+        if !kubernetes {
+            anyhow::bail!("api: pod labels are for kubernetes sources");
+        }
+        if api.pod_labels.is_empty() {
+            anyhow::bail!("api.pod_labels: name the pod labels to copy (app, job_type...)");
+        }
+    }
     Ok(FileSource {
         kind: crate::SourceKind::Files,
         paths,
@@ -299,6 +310,7 @@ fn file_source(config: FileSourceConfig, kubernetes: bool) -> anyhow::Result<Fil
         reading: Reading { format, multiline },
         kubernetes,
         outputs: config.outputs,
+        api: config.api,
     })
 }
 
@@ -336,6 +348,7 @@ fn stream_source(config: StreamSourceConfig, journal: bool) -> anyhow::Result<Fi
         reading: Reading::default(),
         kubernetes: false,
         outputs: config.outputs,
+        api: None,
     })
 }
 

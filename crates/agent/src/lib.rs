@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod grok;
+pub mod kubernetes;
 pub mod monitor;
 pub mod output;
 pub mod positions;
@@ -62,6 +63,8 @@ pub struct FileSource {
     pub kubernetes: bool,
     /// The outputs its records go to (by name); None: every output.
     pub outputs: Option<Vec<String>>,
+    /// Pod labels from the Kubernetes API (kubernetes sources).
+    pub api: Option<kubernetes::ApiConfig>,
 }
 
 impl FileSource {
@@ -74,6 +77,7 @@ impl FileSource {
             reading: Reading::default(),
             kubernetes: false,
             outputs: None,
+            api: None,
         }
     }
 }
@@ -157,6 +161,8 @@ pub struct AgentStats {
 struct Compiled {
     stages: Stages,
     outputs: Vec<usize>,
+    /// Pod labels from the Kubernetes API, when the source asks for them.
+    pods: Option<Arc<kubernetes::PodDirectory>>,
 }
 
 /// Compiles every source's stages and checks the outputs they name.
@@ -204,7 +210,11 @@ fn compile(options: &AgentOptions, metrics: &Arc<MetricRegistry>) -> anyhow::Res
                 outputs
             }
         };
-        compiled.push(Compiled { stages, outputs });
+        compiled.push(Compiled {
+            stages,
+            outputs,
+            pods: None,
+        });
     }
     Ok(compiled)
 }
@@ -227,7 +237,12 @@ pub(crate) fn now_ns() -> i64 {
 }
 
 /// The labels every line of a file (and container stream) starts with.
-fn base_labels(source: &FileSource, path: &std::path::Path, stream: Option<&str>) -> Labels {
+fn base_labels(
+    source: &FileSource,
+    path: &std::path::Path,
+    stream: Option<&str>,
+    pods: Option<&kubernetes::PodDirectory>,
+) -> Labels {
     let mut pairs: Vec<(String, String)> = source
         .labels
         .pairs()
@@ -240,7 +255,17 @@ fn base_labels(source: &FileSource, path: &std::path::Path, stream: Option<&str>
     }
     let mut extra: Vec<(String, String)> = Vec::new();
     if source.kubernetes {
-        extra.extend(reading::kubernetes_labels(path));
+        let from_path = reading::kubernetes_labels(path);
+        if let Some(pods) = pods {
+            let get = |name: &str| {
+                from_path
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map_or("", |(_, v)| v.as_str())
+            };
+            extra.extend(pods.labels(get("namespace"), get("pod")));
+        }
+        extra.extend(from_path);
     }
     if let Some(stream) = stream {
         extra.push(("stream".to_string(), stream.to_string()));
@@ -282,7 +307,7 @@ fn route(
         if file.as_ref().is_none_or(|(index, path, kind, _, _)| {
             *index != line.source || *path != line.path || *kind != line.stream
         }) {
-            let labels = base_labels(source, &line.path, line.stream);
+            let labels = base_labels(source, &line.path, line.stream, compiled.pods.as_deref());
             let name = labels.to_string();
             file = Some((line.source, line.path.clone(), line.stream, labels, name));
             stream = None;
@@ -362,6 +387,14 @@ fn route(
 pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> anyhow::Result<()> {
     let (saved, cursors) = positions::load_all(&options.positions)?;
     let mut compiled = compile(options, &stats.custom)?;
+    for (index, source) in options.sources.iter().enumerate() {
+        if let (Some(api), Some(compiled)) = (&source.api, compiled.get_mut(index)) {
+            let pods = kubernetes::PodDirectory::new(api)
+                .map_err(|err| anyhow::anyhow!("sources[{index}].{err}"))?;
+            pods.fetch();
+            compiled.pods = Some(pods);
+        }
+    }
     let mut outputs = Vec::new();
     for (index, config) in options.outputs.iter().enumerate() {
         let buffer_stats = Arc::new(output::buffer::BufferStats::default());
