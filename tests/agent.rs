@@ -742,3 +742,56 @@ fn an_https_output_trusts_its_private_ca_and_refuses_an_unknown_certificate() {
         agent.wait().unwrap();
     }
 }
+
+#[test]
+fn records_are_routed_to_the_outputs_their_stages_choose() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(server_dir.path(), Some(CONFIG));
+    let dir = tempfile::tempdir().unwrap();
+    let errors = dir.path().join("errors.jsonl");
+    let config = dir.path().join("agent.yaml");
+    fs::write(
+        &config,
+        format!(
+            "positions: {dir}/positions.json\nsources:\n  - type: file\n    paths: [\"{dir}/app.log*\"]\n    labels: {{job: agent-test}}\n    outputs: [strata]\n    stages:\n      - regex: {{expression: 'seq=(?P<seq>\\d+)', types: {{seq: int}}}}\n      - match:\n          selector: '{{job=\"agent-test\"}} |~ \"seq=\\\\d*[05] \"'\n          stages:\n            - route: [strata, errors]\noutputs:\n  - {{type: loki, name: strata, url: '{url}'}}\n  - {{type: file, name: errors, path: {errors}}}\npoll: 20ms\n",
+            dir = dir.path().display(),
+            url = server.url,
+            errors = errors.display(),
+        ),
+    )
+    .unwrap();
+    let mut agent = Command::new(BIN)
+        .args(["agent", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut writer = Writer::new(dir.path());
+    writer.write(1000);
+    let counts = wait_for_all(&server, 1000, Duration::from_secs(60));
+    assert_eq!(missing(&counts, 1000), Vec::<usize>::new());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let routed = loop {
+        let text = fs::read_to_string(&errors).unwrap_or_default();
+        let records: Vec<serde_json::Value> = text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect();
+        if records.len() >= 200 || Instant::now() > deadline {
+            break records;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    agent.kill().unwrap();
+    agent.wait().unwrap();
+    // Only the lines whose seq ends in 0 or 5 went to the file, with the
+    // typed field as a number.
+    assert_eq!(routed.len(), 200);
+    for record in &routed {
+        let seq = record["fields"]["seq"].as_u64().unwrap();
+        assert_eq!(seq % 5, 0, "{record}");
+        assert_eq!(record["labels"]["job"], "agent-test");
+    }
+}
