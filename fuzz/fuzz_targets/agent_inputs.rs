@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
             });
             let reading = Reading { format: Format::Auto, multiline };
             let mut last = 0;
-            for piece in reading.assemble(&lines, selector & 8 != 0) {
+            for piece in reading.assemble(&lines, 0, selector & 8 != 0) {
                 assert!(piece.end > last && piece.end <= end);
                 last = piece.end;
             }

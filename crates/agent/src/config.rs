@@ -436,6 +436,7 @@ mod tests {
         let context = crate::stages::CompileContext {
             outputs: &names,
             metrics: &registry,
+            stop: Default::default(),
         };
         let mut stages = crate::stages::compile(&options.sources[0].stages, &context).unwrap();
         stages.set_wanted(crate::stages::Reads::none());

@@ -80,7 +80,17 @@ pub struct PodDirectory {
     refresh: Duration,
     client: reqwest::blocking::Client,
     pods: RwLock<PodLabels>,
-    fetched: RwLock<Option<Instant>>,
+    /// When the list was last fetched, how many times, and whether a fetch
+    /// is wanted now (an unknown pod).
+    refreshes: std::sync::Mutex<Refreshes>,
+    changed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct Refreshes {
+    fetched: Option<Instant>,
+    count: u64,
+    wanted: bool,
 }
 
 #[derive(Deserialize)]
@@ -152,13 +162,55 @@ impl PodDirectory {
             refresh,
             client,
             pods: RwLock::new(HashMap::new()),
-            fetched: RwLock::new(None),
+            refreshes: std::sync::Mutex::new(Refreshes::default()),
+            changed: std::sync::Condvar::new(),
         }))
+    }
+
+    /// Fetches the list once, then keeps it fresh from a thread (which ends
+    /// when the directory is dropped), so the shipping loop never waits on
+    /// the API for more than a second.
+    pub fn start(self: &Arc<Self>) -> anyhow::Result<()> {
+        self.fetch();
+        let directory = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("agent-kubernetes".into())
+            .spawn(move || {
+                loop {
+                    let Some(this) = directory.upgrade() else {
+                        return;
+                    };
+                    {
+                        let refreshes = this.refreshes.lock().unwrap_or_else(|e| e.into_inner());
+                        let _ = this.changed.wait_timeout_while(
+                            refreshes,
+                            Duration::from_secs(1),
+                            |r| {
+                                !r.wanted && r.fetched.is_some_and(|at| at.elapsed() < this.refresh)
+                            },
+                        );
+                    }
+                    let due = {
+                        let r = this.refreshes.lock().unwrap_or_else(|e| e.into_inner());
+                        r.wanted || r.fetched.is_none_or(|at| at.elapsed() >= this.refresh)
+                    };
+                    if due {
+                        this.fetch();
+                    }
+                }
+            })?;
+        Ok(())
     }
 
     /// Lists the pods again; errors are logged and the old list kept.
     pub fn fetch(&self) {
-        *self.fetched.write().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let done = || {
+            let mut r = self.refreshes.lock().unwrap_or_else(|e| e.into_inner());
+            r.fetched = Some(Instant::now());
+            r.count += 1;
+            r.wanted = false;
+            self.changed.notify_all();
+        };
         let mut request = self.client.get(format!("{}/api/v1/pods", self.url));
         if !self.node_name.is_empty() {
             request =
@@ -181,6 +233,7 @@ impl PodDirectory {
             Ok(list) => list,
             Err(err) => {
                 tracing::warn!(url = %self.url, error = %err, "cannot list pods from the Kubernetes API");
+                done();
                 return;
             }
         };
@@ -197,33 +250,38 @@ impl PodDirectory {
             pods.insert((pod.metadata.namespace, pod.metadata.name), labels);
         }
         *self.pods.write().unwrap_or_else(|e| e.into_inner()) = pods;
+        done();
     }
 
-    /// The chosen labels of a pod; fetches again when the list is old, or
-    /// when the pod is unknown and the list is more than 5 s old.
+    /// The chosen labels of a pod. For a pod the list does not have (new
+    /// since the last fetch), asks the thread to fetch again (at most every
+    /// 5 s) and waits up to a second for it.
     pub fn labels(&self, namespace: &str, pod: &str) -> Vec<(String, String)> {
-        let age = self
-            .fetched
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .map(|at| at.elapsed());
         let key = (namespace.to_string(), pod.to_string());
-        let known = self
-            .pods
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .contains_key(&key);
-        let stale =
-            age.is_none_or(|age| age >= self.refresh || (!known && age >= Duration::from_secs(5)));
-        if stale {
-            self.fetch();
+        let cached = || {
+            self.pods
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&key)
+                .cloned()
+        };
+        if let Some(labels) = cached() {
+            return labels;
         }
-        self.pods
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .cloned()
-            .unwrap_or_default()
+        let mut refreshes = self.refreshes.lock().unwrap_or_else(|e| e.into_inner());
+        if refreshes
+            .fetched
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(5))
+        {
+            return Vec::new();
+        }
+        let count = refreshes.count;
+        refreshes.wanted = true;
+        self.changed.notify_all();
+        let _ = self
+            .changed
+            .wait_timeout_while(refreshes, Duration::from_secs(1), |r| r.count == count);
+        cached().unwrap_or_default()
     }
 }
 

@@ -166,7 +166,11 @@ struct Compiled {
 }
 
 /// Compiles every source's stages and checks the outputs they name.
-fn compile(options: &AgentOptions, metrics: &Arc<MetricRegistry>) -> anyhow::Result<Vec<Compiled>> {
+fn compile(
+    options: &AgentOptions,
+    metrics: &Arc<MetricRegistry>,
+    stop: Arc<AtomicBool>,
+) -> anyhow::Result<Vec<Compiled>> {
     let names: Vec<String> = options
         .outputs
         .iter()
@@ -184,6 +188,7 @@ fn compile(options: &AgentOptions, metrics: &Arc<MetricRegistry>) -> anyhow::Res
     let context = stages::CompileContext {
         outputs: &names,
         metrics,
+        stop,
     };
     let mut compiled = Vec::new();
     for (index, source) in options.sources.iter().enumerate() {
@@ -222,7 +227,11 @@ fn compile(options: &AgentOptions, metrics: &Arc<MetricRegistry>) -> anyhow::Res
 /// Checks what [`run`] would check first: stages compile, outputs are
 /// valid and named.
 pub fn check(options: &AgentOptions) -> anyhow::Result<()> {
-    compile(options, &Arc::new(MetricRegistry::default()))?;
+    compile(
+        options,
+        &Arc::new(MetricRegistry::default()),
+        Arc::default(),
+    )?;
     for (index, output) in options.outputs.iter().enumerate() {
         Output::new(output).map_err(|err| anyhow::anyhow!("outputs[{index}].{err}"))?;
     }
@@ -385,13 +394,77 @@ fn route(
 
 /// Runs until `stop` is set: follows, ships, acknowledges, persists.
 pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> anyhow::Result<()> {
+    // Stages that wait (limit) see `stop` through a shared flag.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let finished = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !finished.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) {
+                    stopping.store(true, Ordering::Relaxed);
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        let result = run_until_stopped(options, stop, stats, stopping.clone());
+        finished.store(true, Ordering::Relaxed);
+        result
+    })
+}
+
+/// Saved positions and cursors whose source no longer is what they were
+/// saved for (the config changed) are forgotten, with a warning: their
+/// files are then read as new ones (from the start: duplicates, not loss).
+fn sanitize_saved(
+    options: &AgentOptions,
+    saved: Vec<positions::Position>,
+    cursors: positions::Cursors,
+) -> (Vec<positions::Position>, positions::Cursors) {
+    let is = |index: usize, files: bool| {
+        options
+            .sources
+            .get(index)
+            .is_some_and(|source| match source.kind {
+                SourceKind::Files => files,
+                SourceKind::Journald(_) => !files,
+                SourceKind::Stdin => false,
+            })
+    };
+    let (kept, dropped): (Vec<_>, Vec<_>) = saved.into_iter().partition(|p| is(p.source, true));
+    for position in dropped {
+        tracing::warn!(path = %position.path.display(), source = position.source, "a saved position belongs to a source the config no longer has; forgotten");
+    }
+    let cursors = cursors
+        .into_iter()
+        .filter(|(index, _)| {
+            let keep = is(*index, false);
+            if !keep {
+                tracing::warn!(
+                    source = index,
+                    "a saved journal cursor belongs to a source the config no longer has; forgotten"
+                );
+            }
+            keep
+        })
+        .collect();
+    (kept, cursors)
+}
+
+fn run_until_stopped(
+    options: &AgentOptions,
+    stop: &AtomicBool,
+    stats: &AgentStats,
+    stopping: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
     let (saved, cursors) = positions::load_all(&options.positions)?;
-    let mut compiled = compile(options, &stats.custom)?;
+    let (saved, cursors) = sanitize_saved(options, saved, cursors);
+    let mut compiled = compile(options, &stats.custom, stopping)?;
     for (index, source) in options.sources.iter().enumerate() {
         if let (Some(api), Some(compiled)) = (&source.api, compiled.get_mut(index)) {
             let pods = kubernetes::PodDirectory::new(api)
                 .map_err(|err| anyhow::anyhow!("sources[{index}].{err}"))?;
-            pods.fetch();
+            pods.start()?;
             compiled.pods = Some(pods);
         }
     }
@@ -469,6 +542,13 @@ pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> any
                 persisted = now;
             }
             if only_stdin && readers.iter().all(|reader| reader.finished()) {
+                // Everything is acknowledged; what a disk buffer holds is
+                // sent before the agent exits.
+                while !stop.load(Ordering::Relaxed)
+                    && outputs.iter().any(|output| output.held() > 0)
+                {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
                 break;
             }
             std::thread::sleep(options.poll.min(Duration::from_millis(100)));
@@ -496,6 +576,11 @@ pub fn run(options: &AgentOptions, stop: &AtomicBool, stats: &AgentStats) -> any
             &writes_fields,
             stats,
         );
+        if stop.load(Ordering::Relaxed) {
+            // Stages may have given up on records (a waiting limit): send
+            // and acknowledge nothing; they are read again next time.
+            break;
+        }
         // The batch's timestamps are saved before it leaves: sent again after
         // a crash, its lines are the same entries and the server drops them.
         let in_flight = (tailer.positions(), cursors_of(&readers));

@@ -49,12 +49,8 @@ struct PositionsFile {
 /// Per journal source, the saved cursor.
 pub type Cursors = BTreeMap<usize, String>;
 
-/// Reads the positions file; a missing file is an empty set.
-pub fn load(path: &Path) -> anyhow::Result<Vec<Position>> {
-    load_all(path).map(|(files, _)| files)
-}
-
-/// Reads the file positions and the journal cursors.
+/// Reads the file positions and the journal cursors; a missing file is an
+/// empty set.
 pub fn load_all(path: &Path) -> anyhow::Result<(Vec<Position>, Cursors)> {
     match fs::read(path) {
         Ok(bytes) => {
@@ -69,11 +65,6 @@ pub fn load_all(path: &Path) -> anyhow::Result<(Vec<Position>, Cursors)> {
             path.display()
         )),
     }
-}
-
-/// Replaces the positions file with `positions`, durably.
-pub fn save(path: &Path, positions: &[Position]) -> anyhow::Result<()> {
-    save_all(path, positions, &Cursors::new())
 }
 
 /// Replaces the positions file with `positions` and `cursors`, durably.
@@ -105,7 +96,7 @@ mod tests {
     fn positions_round_trip_and_refuse_garbage() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("positions.json");
-        assert!(load(&path).unwrap().is_empty());
+        assert!(load_all(&path).unwrap().0.is_empty());
         let positions = vec![Position {
             path: dir.path().join("a.log.1"),
             name: Some(dir.path().join("a.log")),
@@ -117,10 +108,11 @@ mod tests {
             head_hash: 5,
             replay_ts: Some(6),
         }];
-        save(&path, &positions).unwrap();
-        assert_eq!(load(&path).unwrap(), positions);
+        let cursors = Cursors::from([(2, "s=abc;i=1".to_string())]);
+        save_all(&path, &positions, &cursors).unwrap();
+        assert_eq!(load_all(&path).unwrap(), (positions, cursors));
         fs::write(&path, b"{oops").unwrap();
-        let err = load(&path).unwrap_err().to_string();
+        let err = load_all(&path).unwrap_err().to_string();
         assert!(
             err.contains("positions file") && err.contains("not valid"),
             "{err}"

@@ -237,12 +237,26 @@ fn decode(format: Format, line: &[u8]) -> Decoded {
     })
 }
 
+/// How long a partial container line waits for its end when no multi-line
+/// wait is set (runtimes write the rest at once; this covers a slow disk).
+const PARTIAL_WAIT: Duration = Duration::from_secs(3);
+
 impl Reading {
+    /// How long the last, possibly unfinished entry of a quiet file waits.
+    pub fn hold_for(&self) -> Duration {
+        match (&self.multiline, self.format) {
+            (Some(multiline), _) => multiline.max_wait,
+            (None, Format::Raw) => Duration::ZERO,
+            (None, _) => PARTIAL_WAIT,
+        }
+    }
+
     /// Turns a file's complete lines (text, position after it) into
     /// entries. Lines of an entry that may not be complete yet are left out
     /// (they are read again next time) unless `flush`: the file has been
     /// quiet for `max_wait`, or the lines fill the read buffer.
-    pub fn assemble(&self, lines: &[(&[u8], u64)], flush: bool) -> Vec<Piece> {
+    /// `start` is the position of the first line.
+    pub fn assemble(&self, lines: &[(&[u8], u64)], start: u64, flush: bool) -> Vec<Piece> {
         if self.format == Format::Raw && self.multiline.is_none() {
             return lines
                 .iter()
@@ -254,62 +268,94 @@ impl Reading {
                 })
                 .collect();
         }
-        // Container lines first: partial lines joined into whole ones.
-        let mut whole: Vec<Piece> = Vec::with_capacity(lines.len());
-        let mut open: Option<Piece> = None;
+        // An entry in the making, per container stream (stdout, stderr, or
+        // none): a partial line waiting for its end, then a multi-line
+        // entry waiting for its next line.
+        #[derive(Default)]
+        struct Open {
+            partial: Option<(Piece, u64)>,
+            entry: Option<(Piece, u64, usize)>,
+        }
+        let slot = |stream: Option<&str>| match stream {
+            Some("stdout") => 0,
+            Some("stderr") => 1,
+            _ => 2,
+        };
+        let mut open: [Open; 3] = Default::default();
+        // Finished entries with the position their first line starts at.
+        let mut done: Vec<(Piece, u64)> = Vec::with_capacity(lines.len());
+        let mut previous_end = start;
         for (text, end) in lines {
+            let line_start = previous_end;
+            previous_end = *end;
             let decoded = decode(self.format, text);
-            let piece = match open.take() {
-                Some(mut started) => {
+            let open = &mut open[slot(decoded.stream)];
+            // Partial lines of one stream joined into a whole line.
+            let (piece, piece_start) = match open.partial.take() {
+                Some((mut started, first)) => {
                     started.text.push_str(&decoded.text);
                     started.end = *end;
-                    started
+                    (started, first)
                 }
-                None => Piece {
-                    text: decoded.text,
-                    end: *end,
-                    ts: decoded.ts,
-                    stream: decoded.stream,
-                },
+                None => (
+                    Piece {
+                        text: decoded.text,
+                        end: *end,
+                        ts: decoded.ts,
+                        stream: decoded.stream,
+                    },
+                    line_start,
+                ),
             };
             if decoded.partial && piece.text.len() < crate::tail::MAX_LINE_BYTES {
-                open = Some(piece);
-            } else {
-                whole.push(piece);
+                open.partial = Some((piece, piece_start));
+                continue;
+            }
+            let Some(multiline) = &self.multiline else {
+                done.push((piece, piece_start));
+                continue;
+            };
+            // Multi-line joining, within the stream.
+            let joins = open.entry.as_ref().is_some_and(|(last, _, count)| {
+                !multiline.starts(&piece.text)
+                    && *count < multiline.max_lines
+                    && last.text.len() + piece.text.len() < crate::tail::MAX_LINE_BYTES
+            });
+            match open.entry.as_mut() {
+                Some((last, _, count)) if joins => {
+                    last.text.push('\n');
+                    last.text.push_str(&piece.text);
+                    last.end = piece.end;
+                    *count += 1;
+                }
+                _ => {
+                    if let Some((last, first, _)) = open.entry.replace((piece, piece_start, 1)) {
+                        done.push((last, first));
+                    }
+                }
             }
         }
-        if let Some(piece) = open
-            && flush
-        {
-            whole.push(piece);
-        }
-        let Some(multiline) = &self.multiline else {
-            return whole;
-        };
-        let mut entries: Vec<Piece> = Vec::with_capacity(whole.len());
-        let mut lines_in_last = 0usize;
-        for piece in whole {
-            let joins = !entries.is_empty()
-                && !multiline.starts(&piece.text)
-                && lines_in_last < multiline.max_lines
-                && entries.last().is_some_and(|last| {
-                    last.text.len() + piece.text.len() < crate::tail::MAX_LINE_BYTES
-                });
-            if joins && let Some(last) = entries.last_mut() {
-                last.text.push('\n');
-                last.text.push_str(&piece.text);
-                last.end = piece.end;
-                lines_in_last += 1;
-            } else {
-                entries.push(piece);
-                lines_in_last = 1;
+        // What is still open may grow, unless the file is quiet (flush).
+        let mut held_from = u64::MAX;
+        for open in open {
+            for (piece, first) in open
+                .entry
+                .into_iter()
+                .map(|(p, f, _)| (p, f))
+                .chain(open.partial)
+            {
+                if flush {
+                    done.push((piece, first));
+                } else {
+                    held_from = held_from.min(first);
+                }
             }
         }
-        // The last entry may still grow, unless the file is quiet.
-        if !flush {
-            entries.pop();
-        }
-        entries
+        // An entry is released only if it ends before anything held starts:
+        // the file's position then never passes a line still waiting.
+        done.retain(|(piece, _)| piece.end <= held_from);
+        done.sort_by_key(|(piece, _)| piece.end);
+        done.into_iter().map(|(piece, _)| piece).collect()
     }
 }
 
@@ -369,7 +415,7 @@ mod tests {
         };
         let text = "2024-01-15T10:30:00.000000001Z stdout P hello \n2024-01-15T10:30:00.000000002Z stdout F world\n2024-01-15T10:30:01Z stderr F boom\n2024-01-15T10:30:02Z stdout P open\n";
         let input = lines(text);
-        let out = reading.assemble(&input, false);
+        let out = reading.assemble(&input, 0, false);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].text, "hello world");
         assert_eq!(out[0].ts, Some(1_705_314_600_000_000_001));
@@ -378,7 +424,27 @@ mod tests {
         assert_eq!(out[1].text, "boom");
         assert_eq!(out[1].stream, Some("stderr"));
         // The open partial line waits, unless flushed.
-        assert_eq!(reading.assemble(&input, true).len(), 3);
+        assert_eq!(reading.assemble(&input, 0, true).len(), 3);
+    }
+
+    #[test]
+    fn partial_lines_are_joined_per_stream_and_nothing_passes_an_open_one() {
+        let reading = Reading {
+            format: Format::Cri,
+            multiline: None,
+        };
+        let text = "2024-01-15T10:30:00Z stdout P hello \n2024-01-15T10:30:01Z stderr F boom\n2024-01-15T10:30:02Z stdout F world\n2024-01-15T10:30:03Z stdout P open\n2024-01-15T10:30:04Z stderr F later\n";
+        let input = lines(text);
+        let out = reading.assemble(&input, 0, false);
+        let texts: Vec<&str> = out.iter().map(|p| p.text.as_str()).collect();
+        // "later" waits behind the open "open": releasing it would move the
+        // position past a line still waiting for its end.
+        assert_eq!(texts, ["boom", "hello world"]);
+        assert_eq!(out[0].stream, Some("stderr"));
+        assert_eq!(out[1].end, input[2].1);
+        let all = reading.assemble(&input, 0, true);
+        assert_eq!(all.len(), 4);
+        assert_eq!(reading.hold_for(), PARTIAL_WAIT);
     }
 
     #[test]
@@ -388,7 +454,7 @@ mod tests {
             multiline: None,
         };
         let text = "{\"log\":\"part one \",\"stream\":\"stdout\",\"time\":\"2024-01-15T10:30:00.5Z\"}\n{\"log\":\"and two\\n\",\"stream\":\"stdout\",\"time\":\"2024-01-15T10:30:00.6Z\"}\nplain line\n";
-        let out = reading.assemble(&lines(text), false);
+        let out = reading.assemble(&lines(text), 0, false);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].text, "part one and two");
         assert_eq!(out[0].ts, Some(1_705_314_600_500_000_000));
@@ -413,8 +479,8 @@ mod tests {
         };
         let text = "INFO step 1\nTraceback (most recent call last):\n  File \"train.py\", line 3, in <module>\n    main()\nRuntimeError: CUDA out of memory\nINFO step 2\n";
         // The last entry is held until the file is quiet.
-        assert_eq!(python.assemble(&lines(text), false).len(), 1);
-        let out = python.assemble(&lines(text), true);
+        assert_eq!(python.assemble(&lines(text), 0, false).len(), 1);
+        let out = python.assemble(&lines(text), 0, true);
         assert_eq!(out.len(), 2, "{out:?}");
         assert_eq!(
             out[0].text,
@@ -435,10 +501,10 @@ mod tests {
             ),
         };
         let text = "2024-01-15 10:00:00 ERROR failed\njava.lang.IllegalStateException: bad\n\tat com.x.A.run(A.java:10)\nCaused by: java.io.IOException: disk\n\t... 3 more\n2024-01-15 10:00:01 INFO ok\n";
-        let out = java.assemble(&lines(text), false);
+        let out = java.assemble(&lines(text), 0, false);
         assert_eq!(out.len(), 1);
         assert!(out[0].text.ends_with("\t... 3 more"));
-        assert_eq!(java.assemble(&lines(text), true).len(), 2);
+        assert_eq!(java.assemble(&lines(text), 0, true).len(), 2);
     }
 
     #[test]

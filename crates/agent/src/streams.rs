@@ -20,7 +20,9 @@ use std::time::Duration;
 use crate::tail::{Line, MAX_LINE_BYTES};
 
 /// Lines buffered between a reader thread and the agent's loop.
-const CHANNEL_LINES: usize = 8192;
+const CHANNEL_LINES: usize = 256;
+/// Most bytes of lines read and not yet delivered, per source.
+const MAX_PENDING_BYTES: usize = 16 << 20;
 
 /// A source of lines other than files.
 pub trait LineReader: Send {
@@ -54,6 +56,7 @@ struct Buffered {
     receiver: Receiver<Message>,
     /// (line, its cursor) in order; `Line::end` is a sequence number.
     pending: VecDeque<(Line, Option<String>)>,
+    pending_bytes: usize,
     next_seq: u64,
     ended: bool,
     last_ts: i64,
@@ -67,6 +70,7 @@ impl Buffered {
             name: PathBuf::from(name),
             receiver,
             pending: VecDeque::new(),
+            pending_bytes: 0,
             next_seq: 1,
             ended: false,
             last_ts: i64::MIN,
@@ -75,8 +79,8 @@ impl Buffered {
     }
 
     fn read(&mut self, budget: usize) -> Vec<Line> {
-        // Take what the thread has read, up to the channel's size at a time.
-        while self.pending.len() < CHANNEL_LINES {
+        // Take what the thread has read, up to a bound in bytes.
+        while self.pending_bytes < MAX_PENDING_BYTES {
             match self.receiver.try_recv() {
                 Ok(Message::Line {
                     text,
@@ -98,6 +102,7 @@ impl Buffered {
                         fields,
                     };
                     self.next_seq += 1;
+                    self.pending_bytes += line.text.len();
                     self.pending.push_back((line, cursor));
                 }
                 Ok(Message::End) | Err(TryRecvError::Disconnected) => {
@@ -133,8 +138,12 @@ impl Buffered {
             .front()
             .is_some_and(|(line, _)| line.end <= last)
         {
-            if let Some((_, Some(cursor))) = self.pending.pop_front() {
-                self.delivered_cursor = Some(cursor);
+            let Some((line, cursor)) = self.pending.pop_front() else {
+                break;
+            };
+            self.pending_bytes -= line.text.len();
+            if cursor.is_some() {
+                self.delivered_cursor = cursor;
             }
         }
     }
@@ -158,16 +167,25 @@ impl StdinReader {
     }
 }
 
-/// Sends each line of `input` (cut at the line limit), then the end.
+/// Sends each line of `input` (a line longer than the server takes is cut
+/// into pieces on character boundaries), then the end.
 fn read_lines(mut input: impl BufRead, sender: &SyncSender<Message>) {
-    let mut bytes = Vec::new();
+    let mut bytes: Vec<u8> = Vec::new();
+    let mut carry: Vec<u8> = Vec::new();
     loop {
         bytes.clear();
-        match std::io::Read::take(&mut input, MAX_LINE_BYTES as u64 + 1)
-            .read_until(b'\n', &mut bytes)
-        {
-            Ok(0) | Err(_) => break,
+        bytes.append(&mut carry);
+        let room = (MAX_LINE_BYTES - bytes.len()) as u64;
+        match std::io::Read::take(&mut input, room).read_until(b'\n', &mut bytes) {
+            Ok(0) if bytes.is_empty() => break,
             Ok(_) => {}
+            Err(_) => break,
+        }
+        if !bytes.ends_with(b"\n") && bytes.len() >= MAX_LINE_BYTES {
+            // The limit fell inside a line: cut before a character it
+            // splits, which starts the next piece.
+            let cut = utf8_floor(&bytes);
+            carry = bytes.split_off(cut);
         }
         let text = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
         let text = text.strip_suffix(b"\r").unwrap_or(text);
@@ -182,6 +200,30 @@ fn read_lines(mut input: impl BufRead, sender: &SyncSender<Message>) {
         }
     }
     let _ = sender.send(Message::End);
+}
+
+/// The length of `bytes` without a UTF-8 character cut at its end.
+fn utf8_floor(bytes: &[u8]) -> usize {
+    // The start of the last character: at most 3 continuation bytes back.
+    let mut start = bytes.len();
+    while start > 0 && bytes.len() - start < 4 && (bytes[start - 1] & 0xC0) == 0x80 {
+        start -= 1;
+    }
+    if start == 0 || start == bytes.len() && bytes[start - 1] < 0x80 {
+        return bytes.len();
+    }
+    let lead = bytes[start - 1];
+    let width = match lead {
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        0xF0..=0xF7 => 4,
+        _ => return bytes.len(),
+    };
+    if bytes.len() - (start - 1) < width {
+        start - 1
+    } else {
+        bytes.len()
+    }
 }
 
 impl LineReader for StdinReader {
@@ -220,6 +262,9 @@ pub struct JournalOptions {
 pub struct JournalReader {
     buffered: Buffered,
     child: Child,
+    options: JournalOptions,
+    start_at_end: bool,
+    started: std::time::Instant,
 }
 
 impl Drop for JournalReader {
@@ -324,44 +369,90 @@ impl JournalReader {
         cursor: Option<String>,
         start_at_end: bool,
     ) -> anyhow::Result<JournalReader> {
-        let program = options
-            .command
-            .clone()
-            .unwrap_or_else(|| PathBuf::from("journalctl"));
-        let mut command = Command::new(&program);
-        command.args(["--output=json", "--follow", "--all", "--no-pager"]);
-        if let Some(directory) = &options.directory {
-            command.arg(format!("--directory={}", directory.display()));
+        let (child, receiver) = start_journalctl(options, cursor.as_deref(), start_at_end)?;
+        let mut buffered = Buffered::new(source, "journald", receiver);
+        buffered.delivered_cursor = cursor;
+        Ok(JournalReader {
+            buffered,
+            child,
+            options: options.clone(),
+            start_at_end,
+            started: std::time::Instant::now(),
+        })
+    }
+
+    /// journalctl ended (a vacuumed cursor, a crash): started again after
+    /// the last entry read, at most every 5 s.
+    fn restart_if_ended(&mut self) {
+        if !self.buffered.ended || self.started.elapsed() < Duration::from_secs(5) {
+            return;
         }
-        match (&cursor, start_at_end) {
-            // --follow alone shows only the last 10 entries: ask for all.
-            (Some(cursor), _) => {
-                command.arg(format!("--after-cursor={cursor}"));
-                command.arg("--lines=all");
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let cursor = self
+            .buffered
+            .pending
+            .iter()
+            .rev()
+            .find_map(|(_, cursor)| cursor.clone())
+            .or_else(|| self.buffered.delivered_cursor.clone());
+        tracing::error!(cursor = ?cursor, "journalctl stopped; starting it again");
+        self.started = std::time::Instant::now();
+        match start_journalctl(&self.options, cursor.as_deref(), self.start_at_end) {
+            Ok((child, receiver)) => {
+                self.child = child;
+                self.buffered.receiver = receiver;
+                self.buffered.ended = false;
             }
-            (None, true) => {
-                command.arg("--lines=0");
-            }
-            (None, false) => {
-                let age = options.max_age.unwrap_or(Duration::from_secs(7 * 3600));
-                let since = (crate::now_ns() / 1_000_000_000) - age.as_secs() as i64;
-                command.arg(format!("--since=@{since}"));
-                command.arg("--lines=all");
-            }
+            Err(err) => tracing::error!(error = %err, "cannot start journalctl"),
         }
-        command.args(&options.matches);
-        let mut child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .map_err(|err| anyhow::anyhow!("cannot run {}: {err}", program.display()))?;
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| anyhow::anyhow!("journalctl has no stdout"))?;
-        let (sender, receiver) = sync_channel(CHANNEL_LINES);
-        std::thread::Builder::new()
+    }
+}
+
+/// Runs journalctl and a thread that turns its lines into messages.
+fn start_journalctl(
+    options: &JournalOptions,
+    cursor: Option<&str>,
+    start_at_end: bool,
+) -> anyhow::Result<(Child, Receiver<Message>)> {
+    let program = options
+        .command
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("journalctl"));
+    let mut command = Command::new(&program);
+    command.args(["--output=json", "--follow", "--all", "--no-pager"]);
+    if let Some(directory) = &options.directory {
+        command.arg(format!("--directory={}", directory.display()));
+    }
+    match (cursor, start_at_end) {
+        // --follow alone shows only the last 10 entries: ask for all.
+        (Some(cursor), _) => {
+            command.arg(format!("--after-cursor={cursor}"));
+            command.arg("--lines=all");
+        }
+        (None, true) => {
+            command.arg("--lines=0");
+        }
+        (None, false) => {
+            let age = options.max_age.unwrap_or(Duration::from_secs(7 * 3600));
+            let since = (crate::now_ns() / 1_000_000_000) - age.as_secs() as i64;
+            command.arg(format!("--since=@{since}"));
+            command.arg("--lines=all");
+        }
+    }
+    command.args(&options.matches);
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|err| anyhow::anyhow!("cannot run {}: {err}", program.display()))?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("journalctl has no stdout"))?;
+    let (sender, receiver) = sync_channel(CHANNEL_LINES);
+    std::thread::Builder::new()
             .name("agent-journal".into())
             .spawn(move || {
                 for line in std::io::BufReader::new(stdout).lines() {
@@ -376,14 +467,12 @@ impl JournalReader {
                 }
                 let _ = sender.send(Message::End);
             })?;
-        let mut buffered = Buffered::new(source, "journald", receiver);
-        buffered.delivered_cursor = cursor;
-        Ok(JournalReader { buffered, child })
-    }
+    Ok((child, receiver))
 }
 
 impl LineReader for JournalReader {
     fn read(&mut self, budget: usize) -> Vec<Line> {
+        self.restart_if_ended();
         self.buffered.read(budget)
     }
     fn acknowledge(&mut self, lines: &[Line]) {
@@ -427,6 +516,24 @@ mod tests {
         };
         assert_eq!(text, "hi");
         assert!(journal_message("not json").is_none());
+    }
+
+    #[test]
+    fn long_stdin_lines_are_cut_on_character_boundaries() {
+        let (sender, receiver) = sync_channel(16);
+        let mut text = "é".repeat(MAX_LINE_BYTES / 2 + 10).into_bytes();
+        text.insert(0, b'x');
+        text.push(b'\n');
+        read_lines(std::io::Cursor::new(text), &sender);
+        let mut buffered = Buffered::new(0, "-", receiver);
+        let pieces = buffered.read(usize::MAX);
+        assert_eq!(pieces.len(), 2);
+        assert!(pieces.iter().all(|p| p.text.len() <= MAX_LINE_BYTES));
+        assert!(!pieces.iter().any(|p| p.text.contains('\u{FFFD}')));
+        assert_eq!(
+            pieces[0].text.len() + pieces[1].text.len(),
+            1 + 2 * (MAX_LINE_BYTES / 2 + 10)
+        );
     }
 
     #[test]

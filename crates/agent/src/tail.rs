@@ -338,7 +338,6 @@ impl Tailer {
                         },
                     )
             });
-        // A copy of a file being followed, or of content truncated away.
         // A copy of a file being followed, or of content truncated away:
         // its position and name.
         let copy_of = || -> Option<(u64, PathBuf)> {
@@ -398,10 +397,7 @@ impl Tailer {
         let mut lines = Vec::new();
         let mut used = 0usize;
         let now = Instant::now();
-        let now_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
-            .unwrap_or(0);
+        let now_ns = crate::now_ns();
         // Start with a different file each time, so one file's backlog does
         // not starve the others.
         let count = self.files.len();
@@ -460,20 +456,20 @@ impl Tailer {
             }
             let reading = self.readings.get(tracked.source);
             let entries = match reading {
-                None => crate::reading::Reading::default().assemble(&pieces, true),
+                None => crate::reading::Reading::default().assemble(&pieces, tracked.offset, true),
                 Some(reading) => {
-                    // An entry that may still grow is held back unless the
-                    // file is quiet or the entry fills the read buffer.
-                    let wait = reading
-                        .multiline
-                        .as_ref()
-                        .map_or(Duration::ZERO, |m| m.max_wait);
+                    // An entry that may still grow (a partial container
+                    // line, a multi-line entry) is held back unless the file
+                    // has been quiet for the wait or the entry fills the
+                    // read buffer.
+                    let wait = reading.hold_for();
                     let quiet = now.duration_since(tracked.last_growth) >= wait
                         && tracked.offset + buf.len() as u64 >= size;
                     let full = got == want && position < size;
-                    let entries = reading.assemble(&pieces, quiet || finished_orphan);
+                    let entries =
+                        reading.assemble(&pieces, tracked.offset, quiet || finished_orphan);
                     if entries.is_empty() && full {
-                        reading.assemble(&pieces, true)
+                        reading.assemble(&pieces, tracked.offset, true)
                     } else {
                         entries
                     }

@@ -40,7 +40,7 @@ proptest! {
                     .unwrap()
                 });
                 let reading = Reading { format, multiline };
-                let pieces = reading.assemble(&raw, flush);
+                let pieces = reading.assemble(&raw, 0, flush);
                 // Entries come in order and never end past the input.
                 let mut last = 0;
                 for piece in &pieces {

@@ -30,6 +30,7 @@
 //! files hold the lines), `drop_newest` drops the new batch, counted in
 //! `strata_agent_buffer_dropped_lines_total`.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -131,8 +132,25 @@ struct State {
     /// Where the next record goes.
     write: Spot,
     file: Option<File>,
-    /// Bytes from `read` to `write`.
-    bytes: u64,
+    /// Per live segment (from `read.segment` to `write.segment`), the end
+    /// of its records.
+    ends: BTreeMap<u64, u64>,
+}
+
+impl State {
+    /// Bytes held: from `read` to the end of every live segment.
+    fn held(&self) -> u64 {
+        self.ends
+            .range(self.read.segment..)
+            .map(|(&segment, &end)| {
+                if segment == self.read.segment {
+                    end.saturating_sub(self.read.offset)
+                } else {
+                    end
+                }
+            })
+            .sum()
+    }
 }
 
 struct Shared {
@@ -142,6 +160,12 @@ struct Shared {
     state: Mutex<State>,
     changed: Condvar,
     stats: Arc<BufferStats>,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// An output behind a disk buffer.
@@ -216,20 +240,18 @@ fn read_record(file: &mut File, offset: u64, end: u64) -> Result<Option<(Vec<u8>
     Ok(Some((payload, offset + 8 + u64::from(length))))
 }
 
-/// The end of the valid records of a segment (a torn tail is cut off).
-fn valid_end(path: &Path, stats: &BufferStats) -> std::io::Result<u64> {
+/// The end of the valid records of a segment from `start` (records before
+/// it were delivered and are not read again), and whether something
+/// invalid follows them.
+fn valid_end(path: &Path, start: u64) -> std::io::Result<(u64, bool)> {
     let mut file = File::open(path)?;
     let len = file.metadata()?.len();
-    let mut offset = 0;
+    let mut offset = start;
     loop {
         match read_record(&mut file, offset, len) {
             Ok(Some((_, next))) => offset = next,
-            Ok(None) => return Ok(offset),
-            Err(()) => {
-                stats.corrupt_records.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(segment = %path.display(), offset, "the disk buffer holds a damaged record; what follows it in this segment is dropped");
-                return Ok(offset);
-            }
+            Ok(None) => return Ok((offset.min(len), false)),
+            Err(()) => return Ok((offset, true)),
         }
     }
 }
@@ -260,55 +282,60 @@ impl Buffered {
         let dir = config.path.clone();
         fs::create_dir_all(&dir)
             .map_err(|err| anyhow::anyhow!("path: cannot create {}: {err}", dir.display()))?;
-        let ids = segments(&dir)?;
-        let first = ids.first().copied().unwrap_or(1);
+        let mut ids = segments(&dir)?;
         let mut read = load_pointer(&dir).unwrap_or(Spot {
-            segment: first,
+            segment: ids.first().copied().unwrap_or(1),
             offset: 0,
         });
-        if !ids.contains(&read.segment) {
-            // The pointer's segment was finished and deleted.
+        // Segments before the pointer were delivered (their deletion was
+        // interrupted): finish it.
+        for id in ids.iter().filter(|id| **id < read.segment) {
+            let _ = fs::remove_file(segment_path(&dir, *id));
+        }
+        ids.retain(|id| *id >= read.segment);
+        if ids.first() != Some(&read.segment) && read.offset > 0 {
+            // The pointer's segment is gone: go on with the next one.
             read = Spot {
-                segment: ids
-                    .iter()
-                    .copied()
-                    .find(|id| *id > read.segment)
-                    .unwrap_or(read.segment.max(first)),
+                segment: ids.first().copied().unwrap_or(read.segment + 1),
                 offset: 0,
             };
         }
-        // Appends go to the last segment, after its last valid record.
-        let last = ids.last().copied().unwrap_or(read.segment);
-        let mut write = Spot {
-            segment: last,
-            offset: 0,
-        };
-        let mut bytes = 0;
+        let mut ends = BTreeMap::new();
+        let last = ids.last().copied();
         for &id in &ids {
             let path = segment_path(&dir, id);
-            let end = valid_end(&path, &stats)?;
-            if id == last {
-                write.offset = end;
-                // Cut a torn tail so appends follow the last good record.
+            let start = if id == read.segment { read.offset } else { 0 };
+            let (end, damaged) = valid_end(&path, start)?;
+            if damaged {
+                stats.corrupt_records.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(segment = %path.display(), offset = end, "the disk buffer holds a damaged or torn record; what follows it in this segment is dropped");
+            }
+            if Some(id) == last {
+                // Appends go after the last good record: cut a torn tail.
                 OpenOptions::new().write(true).open(&path)?.set_len(end)?;
             }
-            if id > read.segment {
-                bytes += end;
-            } else if id == read.segment {
-                bytes += end.saturating_sub(read.offset);
-            }
+            ends.insert(id, end);
         }
-        stats.bytes.store(bytes, Ordering::Relaxed);
+        let write = match last {
+            Some(id) => Spot {
+                segment: id,
+                offset: ends.get(&id).copied().unwrap_or(0),
+            },
+            None => read,
+        };
+        ends.entry(write.segment).or_insert(write.offset);
+        let state = State {
+            read,
+            write,
+            file: None,
+            ends,
+        };
+        stats.bytes.store(state.held(), Ordering::Relaxed);
         let shared = Arc::new(Shared {
             dir,
             max_bytes,
             drop_newest,
-            state: Mutex::new(State {
-                read,
-                write,
-                file: None,
-                bytes,
-            }),
+            state: Mutex::new(state),
             changed: Condvar::new(),
             stats,
         });
@@ -330,8 +357,14 @@ impl Buffered {
         })
     }
 
+    /// Bytes not yet delivered.
+    pub fn held(&self) -> u64 {
+        self.shared.lock().held()
+    }
+
     /// Appends `batch` durably: its acknowledgement. Waits while the buffer
-    /// is full (`block`), or drops it (`drop_newest`).
+    /// is full (`block`), or drops it (`drop_newest`); retries a failing
+    /// disk (full, read-only) until it works or `stop` is set.
     pub fn send(&self, batch: &Batch, stop: &AtomicBool) -> Delivery {
         let payload = match encode(batch) {
             Ok(payload) => payload,
@@ -339,68 +372,112 @@ impl Buffered {
         };
         let size = 8 + payload.len() as u64;
         let shared = &self.shared;
-        let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-        while state.bytes > 0 && state.bytes + size > shared.max_bytes {
-            if shared.drop_newest {
-                let lines: u64 = batch.iter().map(|s| s.entries.len() as u64).sum();
-                shared
-                    .stats
-                    .dropped_lines
-                    .fetch_add(lines, Ordering::Relaxed);
-                tracing::warn!(lines, "the disk buffer is full; dropping the newest batch");
-                return Delivery::Accepted;
-            }
+        let mut backoff = Duration::from_millis(100);
+        let mut state = shared.lock();
+        loop {
             if stop.load(Ordering::Relaxed) {
                 return Delivery::Stopped;
             }
-            state = shared
-                .changed
-                .wait_timeout(state, Duration::from_millis(100))
-                .map(|(state, _)| state)
-                .unwrap_or_else(|e| e.into_inner().0);
-        }
-        match append(shared, &mut state, &payload) {
-            Ok(()) => {
-                state.bytes += size;
-                shared.stats.bytes.store(state.bytes, Ordering::Relaxed);
-                shared.changed.notify_all();
-                Delivery::Accepted
+            let held = state.held();
+            if held > 0 && held + size > shared.max_bytes {
+                if shared.drop_newest {
+                    let lines: u64 = batch.iter().map(|s| s.entries.len() as u64).sum();
+                    shared
+                        .stats
+                        .dropped_lines
+                        .fetch_add(lines, Ordering::Relaxed);
+                    tracing::warn!(lines, "the disk buffer is full; dropping the newest batch");
+                    return Delivery::Accepted;
+                }
+                state = shared
+                    .changed
+                    .wait_timeout(state, Duration::from_millis(100))
+                    .map(|(state, _)| state)
+                    .unwrap_or_else(|e| e.into_inner().0);
+                continue;
             }
-            Err(err) => {
-                tracing::error!(error = %err, dir = %shared.dir.display(), "cannot write the disk buffer");
-                state.file = None;
-                Delivery::Refused(format!("cannot write the disk buffer: {err}"))
+            match append(shared, &mut state, &payload) {
+                Ok(()) => {
+                    shared.stats.bytes.store(state.held(), Ordering::Relaxed);
+                    shared.changed.notify_all();
+                    return Delivery::Accepted;
+                }
+                Err(err) => {
+                    tracing::error!(error = %err, dir = %shared.dir.display(), "cannot write the disk buffer; retrying");
+                    drop(state);
+                    std::thread::sleep(backoff);
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    state = shared.lock();
+                }
             }
         }
     }
 }
 
+/// Writes one record at the write position and fsyncs it. On failure the
+/// segment is cut back to the position, so the next append starts there.
 fn append(shared: &Shared, state: &mut State, payload: &[u8]) -> std::io::Result<()> {
-    if state.write.offset > 0 && state.write.offset + 8 + payload.len() as u64 > SEGMENT_BYTES {
+    let size = 8 + payload.len() as u64;
+    if state.write.offset > 0 && state.write.offset + size > SEGMENT_BYTES {
         state.write = Spot {
             segment: state.write.segment + 1,
             offset: 0,
         };
         state.file = None;
+        {
+            let segment = state.write.segment;
+            let end = 0;
+            state.ends.insert(segment, end);
+        }
     }
     if state.file.is_none() {
         let path = segment_path(&shared.dir, state.write.segment);
-        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        // Whatever a failed append left past the position goes.
+        file.set_len(state.write.offset)?;
         if state.write.offset == 0 {
             File::open(&shared.dir)?.sync_all()?;
         }
         state.file = Some(file);
     }
-    let Some(file) = state.file.as_mut() else {
+    let offset = state.write.offset;
+    let Some(mut file) = state.file.take() else {
         return Err(std::io::Error::other("no segment open"));
     };
-    let mut record = Vec::with_capacity(8 + payload.len());
+    let mut record = Vec::with_capacity(size as usize);
     record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
     record.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
     record.extend_from_slice(payload);
-    file.write_all(&record)?;
-    file.sync_data()?;
-    state.write.offset += record.len() as u64;
+    let written = file
+        .seek(SeekFrom::Start(offset))
+        .and_then(|_| file.write_all(&record))
+        .and_then(|()| file.sync_data());
+    if let Err(err) = written {
+        if file.set_len(offset).is_err() {
+            // Cannot cut it back: the next append starts a new segment.
+            state.write = Spot {
+                segment: state.write.segment + 1,
+                offset: 0,
+            };
+            {
+                let segment = state.write.segment;
+                let end = 0;
+                state.ends.insert(segment, end);
+            }
+        }
+        return Err(err);
+    }
+    state.file = Some(file);
+    state.write.offset += size;
+    {
+        let segment = state.write.segment;
+        let end = state.write.offset;
+        state.ends.insert(segment, end);
+    }
     Ok(())
 }
 
@@ -408,40 +485,33 @@ fn append(shared: &Shared, state: &mut State, payload: &[u8]) -> std::io::Result
 fn drain(shared: &Shared, output: &Output, stop: &AtomicBool) {
     let mut reader: Option<(u64, File)> = None;
     while !stop.load(Ordering::Relaxed) {
-        let (read, write) = {
-            let state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-            if state.read == state.write {
+        let (read, end) = {
+            let state = shared.lock();
+            let end = state.ends.get(&state.read.segment).copied().unwrap_or(0);
+            let caught_up = state.read.segment == state.write.segment && state.read.offset >= end;
+            if caught_up {
                 let _ = shared
                     .changed
                     .wait_timeout(state, Duration::from_millis(200));
                 continue;
             }
-            (state.read, state.write)
+            (state.read, end)
         };
-        // The end of what can be read in this segment.
-        let end = if read.segment == write.segment {
-            write.offset
-        } else {
-            fs::metadata(segment_path(&shared.dir, read.segment))
-                .map(|m| m.len())
-                .unwrap_or(0)
-        };
+        if read.offset >= end {
+            // A finished segment (not the one being written).
+            finish_segment(shared, read, &mut reader);
+            continue;
+        }
         if reader
             .as_ref()
             .is_none_or(|(segment, _)| *segment != read.segment)
         {
             match File::open(segment_path(&shared.dir, read.segment)) {
                 Ok(file) => reader = Some((read.segment, file)),
-                Err(_) => {
-                    advance(
-                        shared,
-                        read,
-                        Spot {
-                            segment: read.segment + 1,
-                            offset: 0,
-                        },
-                        end.saturating_sub(read.offset),
-                    );
+                Err(err) => {
+                    shared.stats.corrupt_records.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(segment = read.segment, error = %err, "a disk buffer segment is missing; skipped");
+                    skip_segment(shared, read, &mut reader);
                     continue;
                 }
             }
@@ -449,7 +519,7 @@ fn drain(shared: &Shared, output: &Output, stop: &AtomicBool) {
         let Some((_, file)) = reader.as_mut() else {
             continue;
         };
-        let next = match read_record(file, read.offset, end) {
+        match read_record(file, read.offset, end) {
             Ok(Some((payload, next))) => {
                 match decode(&payload) {
                     Ok(batch) => {
@@ -462,16 +532,16 @@ fn drain(shared: &Shared, output: &Output, stop: &AtomicBool) {
                         tracing::error!(error = %err, "a disk buffer record is not a batch; skipped");
                     }
                 }
-                Spot {
-                    segment: read.segment,
-                    offset: next,
-                }
+                advance(
+                    shared,
+                    read,
+                    Spot {
+                        segment: read.segment,
+                        offset: next,
+                    },
+                );
             }
-            Ok(None) if read.segment == write.segment => continue,
-            Ok(None) => Spot {
-                segment: read.segment + 1,
-                offset: 0,
-            },
+            Ok(None) => finish_segment(shared, read, &mut reader),
             Err(()) => {
                 shared.stats.corrupt_records.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(
@@ -479,48 +549,63 @@ fn drain(shared: &Shared, output: &Output, stop: &AtomicBool) {
                     offset = read.offset,
                     "the disk buffer holds a damaged record; the rest of its segment is skipped"
                 );
-                if read.segment == write.segment {
-                    // Appends go on after the damage: start a new segment.
-                    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
-                    state.write = Spot {
-                        segment: state.write.segment + 1,
-                        offset: 0,
-                    };
-                    state.file = None;
-                }
-                Spot {
-                    segment: read.segment + 1,
-                    offset: 0,
-                }
+                skip_segment(shared, read, &mut reader);
             }
-        };
-        let consumed = if next.segment == read.segment {
-            next.offset - read.offset
-        } else {
-            end.saturating_sub(read.offset)
-        };
-        advance(shared, read, next, consumed);
-        if next.segment != read.segment {
-            reader = None;
-            let _ = fs::remove_file(segment_path(&shared.dir, read.segment));
         }
     }
 }
 
-/// Moves the read pointer from `from` to `to` (saved first), `consumed` bytes.
-fn advance(shared: &Shared, from: Spot, to: Spot, consumed: u64) {
+/// Skips the rest of a damaged segment; new appends go to a new one first.
+fn skip_segment(shared: &Shared, read: Spot, reader: &mut Option<(u64, File)>) {
+    {
+        let mut state = shared.lock();
+        if state.write.segment == read.segment {
+            state.write = Spot {
+                segment: read.segment + 1,
+                offset: 0,
+            };
+            state.file = None;
+            {
+                let segment = state.write.segment;
+                let end = 0;
+                state.ends.insert(segment, end);
+            }
+        }
+    }
+    finish_segment(shared, read, reader);
+}
+
+/// Moves the read pointer to the next segment and deletes this one.
+fn finish_segment(shared: &Shared, read: Spot, reader: &mut Option<(u64, File)>) {
+    advance(
+        shared,
+        read,
+        Spot {
+            segment: read.segment + 1,
+            offset: 0,
+        },
+    );
+    *reader = None;
+    let _ = fs::remove_file(segment_path(&shared.dir, read.segment));
+}
+
+/// Moves the read pointer from `from` to `to` (saved first).
+fn advance(shared: &Shared, from: Spot, to: Spot) {
     if let Err(err) = save_pointer(&shared.dir, to) {
         tracing::error!(error = %err, "cannot save the disk buffer's read pointer");
     }
-    let mut state = shared.state.lock().unwrap_or_else(|e| e.into_inner());
+    let mut state = shared.lock();
     if state.read == from {
         state.read = to;
-        if state.read > state.write {
+        if to.segment > from.segment {
+            state.ends.remove(&from.segment);
+            state.ends.entry(to.segment).or_insert(0);
+        }
+        if state.write < state.read {
             state.write = state.read;
             state.file = None;
         }
-        state.bytes = state.bytes.saturating_sub(consumed);
-        shared.stats.bytes.store(state.bytes, Ordering::Relaxed);
+        shared.stats.bytes.store(state.held(), Ordering::Relaxed);
     }
     shared.changed.notify_all();
 }
@@ -663,5 +748,77 @@ mod tests {
         }
         assert!(stats.bytes.load(Ordering::Relaxed) <= 1 << 20);
         assert!(stats.dropped_lines.load(Ordering::Relaxed) >= 10);
+    }
+
+    fn raw_append(path: &Path, payload: &[u8]) {
+        let mut file = OpenOptions::new().append(true).open(path).unwrap();
+        file.write_all(&(payload.len() as u32).to_le_bytes())
+            .unwrap();
+        file.write_all(&crc32fast::hash(payload).to_le_bytes())
+            .unwrap();
+        file.write_all(payload).unwrap();
+    }
+
+    #[test]
+    fn damage_in_a_delivered_record_loses_nothing_after_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BufferConfig {
+            path: dir.path().join("buffer"),
+            max_bytes: None,
+            when_full: None,
+        };
+        let out = dir.path().join("out.log");
+        let stop = AtomicBool::new(false);
+        {
+            let buffer =
+                Buffered::open(&config, file_output(&out), Arc::new(BufferStats::default()))
+                    .unwrap();
+            buffer.send(&batch(&["a", "b"]), &stop);
+            assert_eq!(wait_lines(&out, 2), ["a", "b"]);
+        }
+        let path = segment_path(&config.path, segments(&config.path).unwrap()[0]);
+        // Undelivered records c and d, then a bit flips in delivered "a b".
+        raw_append(&path, &encode(&batch(&["c"])).unwrap());
+        raw_append(&path, &encode(&batch(&["d"])).unwrap());
+        let mut bytes = fs::read(&path).unwrap();
+        bytes[12] ^= 0xff;
+        fs::write(&path, &bytes).unwrap();
+        let stats = Arc::new(BufferStats::default());
+        let buffer = Buffered::open(&config, file_output(&out), stats.clone()).unwrap();
+        buffer.send(&batch(&["e"]), &stop);
+        assert_eq!(wait_lines(&out, 5), ["a", "b", "c", "d", "e"]);
+        assert_eq!(stats.corrupt_records.load(Ordering::Relaxed), 0);
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while buffer.held() > 0 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(buffer.held(), 0);
+    }
+
+    #[test]
+    fn bytes_left_by_a_failed_append_do_not_hide_later_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BufferConfig {
+            path: dir.path().join("buffer"),
+            max_bytes: None,
+            when_full: None,
+        };
+        let out = dir.path().join("out.log");
+        let stop = AtomicBool::new(false);
+        let buffer =
+            Buffered::open(&config, file_output(&out), Arc::new(BufferStats::default())).unwrap();
+        assert_eq!(buffer.send(&batch(&["a"]), &stop), Delivery::Accepted);
+        assert_eq!(wait_lines(&out, 1), ["a"]);
+        // Half a record past the position, as a failed append leaves it.
+        let path = segment_path(&config.path, segments(&config.path).unwrap()[0]);
+        let payload = encode(&batch(&["torn"])).unwrap();
+        let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+        file.write_all(&(payload.len() as u32).to_le_bytes())
+            .unwrap();
+        file.write_all(&payload[..10]).unwrap();
+        drop(file);
+        assert_eq!(buffer.send(&batch(&["x"]), &stop), Delivery::Accepted);
+        assert_eq!(buffer.send(&batch(&["y"]), &stop), Delivery::Accepted);
+        assert_eq!(wait_lines(&out, 3), ["a", "x", "y"]);
     }
 }

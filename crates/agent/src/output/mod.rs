@@ -156,6 +156,14 @@ impl Output {
         }
     }
 
+    /// Bytes a disk buffer holds not yet delivered (0 without one).
+    pub fn held(&self) -> u64 {
+        match self {
+            Output::Buffered(buffered) => buffered.held(),
+            _ => 0,
+        }
+    }
+
     /// Sends `batch` until it is accepted or refused, or `stop` is set.
     pub fn send(&self, batch: &Batch, stop: &AtomicBool) -> Delivery {
         match self {

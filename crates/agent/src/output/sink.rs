@@ -119,8 +119,14 @@ impl SinkOutput {
                             .open(path),
                     };
                     open.and_then(|mut open| {
-                        open.write_all(&bytes)?;
-                        open.sync_data()?;
+                        // On a failed write, cut what it left, so a retry
+                        // does not follow a torn line.
+                        let before = open.metadata()?.len();
+                        let written = open.write_all(&bytes).and_then(|()| open.sync_data());
+                        if written.is_err() {
+                            let _ = open.set_len(before);
+                            return written;
+                        }
                         *file = Some(open);
                         Ok(())
                     })

@@ -7,7 +7,8 @@
 //!
 //! With `drop: false` (the default) the stage waits for a token, slowing the
 //! source down instead of losing lines (the file is read later; nothing is
-//! lost). With `drop: true` records past the rate are dropped, counted
+//! lost; a stopping agent stops waiting and reads those lines again at its
+//! next start). With `drop: true` records past the rate are dropped, counted
 //! under reason `rate_limited`. `by_label_name` keeps one bucket per value
 //! of that label or field, at most `max_distinct_labels` (10,000) of them;
 //! records past that share one bucket.
@@ -50,10 +51,15 @@ pub struct LimitStage {
     by: Option<String>,
     max_keys: usize,
     buckets: HashMap<String, Bucket>,
+    /// Set when the agent stops: a waiting stage gives up.
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl LimitStage {
-    pub fn new(config: &LimitConfig) -> anyhow::Result<LimitStage> {
+    pub fn new(
+        config: &LimitConfig,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> anyhow::Result<LimitStage> {
         if !(config.rate > 0.0 && config.rate.is_finite()) {
             anyhow::bail!(
                 "rate: {} is not a positive number of records per second",
@@ -71,6 +77,7 @@ impl LimitStage {
             by: config.by_label_name.clone(),
             max_keys: config.max_distinct_labels.unwrap_or(10_000).max(1),
             buckets: HashMap::new(),
+            stop,
         })
     }
 }
@@ -101,8 +108,13 @@ impl Stage for LimitStage {
             if self.drop {
                 return Verdict::Drop("rate_limited".into());
             }
+            if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // The agent sends nothing more: this record is read again
+                // at the next start.
+                return Verdict::Drop("stopping".into());
+            }
             let wait = (1.0 - bucket.tokens) / self.rate;
-            std::thread::sleep(Duration::from_secs_f64(wait.min(1.0)));
+            std::thread::sleep(Duration::from_secs_f64(wait.min(0.1)));
         }
     }
 

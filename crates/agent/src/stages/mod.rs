@@ -315,6 +315,8 @@ pub struct CompileContext<'a> {
     pub outputs: &'a [String],
     /// Where metrics stages register their series.
     pub metrics: &'a Arc<MetricRegistry>,
+    /// Set when the agent is stopping (a `limit` stage stops waiting).
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Compiles the stages of one source; errors name the stage (`stages[2].regex: ...`).
@@ -370,7 +372,9 @@ fn compile_one(
         StageConfig::Drop(config) => Box::new(drop::DropStage::new(config)?),
         StageConfig::Sample(config) => Box::new(sample::SampleStage::new(config)?),
         StageConfig::Dedupe(config) => Box::new(dedupe::DedupeStage::new(config)?),
-        StageConfig::Limit(config) => Box::new(limit::LimitStage::new(config)?),
+        StageConfig::Limit(config) => {
+            Box::new(limit::LimitStage::new(config, context.stop.clone())?)
+        }
         StageConfig::Redact(config) => Box::new(redact::RedactStage::new(config)?),
         StageConfig::Metrics(map) => Box::new(metrics::MetricsStage::new(map, context.metrics)?),
         StageConfig::Route(names) => Box::new(labels::RouteStage::new(names, context.outputs)?),

@@ -13,6 +13,7 @@ fn compiled(yaml: &str) -> (Stages, Arc<MetricRegistry>) {
     let context = CompileContext {
         outputs: &outputs,
         metrics: &registry,
+        stop: Default::default(),
     };
     let mut stages = compile(&configs, &context).unwrap();
     stages.set_wanted(Reads::All);
@@ -29,6 +30,7 @@ fn error(yaml: &str) -> String {
     let context = CompileContext {
         outputs: &outputs,
         metrics: &registry,
+        stop: Default::default(),
     };
     compile(&configs, &context).unwrap_err().to_string()
 }
