@@ -17,26 +17,29 @@ pub(crate) const ERROR_LABEL: &str = "__error__";
 pub(crate) const ERROR_DETAILS_LABEL: &str = "__error_details__";
 
 /// The entry's working label set: names unique, insertion order kept
-/// (sets are small, so linear scans beat hashing).
+/// (sets are small, so linear scans beat hashing). Names and values borrow
+/// the stream labels, the metadata or the line while they can: a line a
+/// filter drops costs no copies, and [`finish`](super::finish) copies only
+/// what it returns.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LabelSet {
+pub(crate) struct LabelSet<'a> {
     /// (name, value, origin) triples.
-    entries: Vec<(String, String, Origin)>,
+    entries: Vec<(Cow<'a, str>, Cow<'a, str>, Origin)>,
 }
 
-impl LabelSet {
+impl<'a> LabelSet<'a> {
     /// Stream labels plus non-empty structured metadata.
-    pub fn new(stream: &Labels, metadata: &[(&str, &str)]) -> LabelSet {
+    pub fn new(stream: &'a Labels, metadata: &[(&'a str, &'a str)]) -> LabelSet<'a> {
         let mut set = LabelSet {
             entries: Vec::with_capacity(stream.len() + metadata.len() + 4),
         };
         for (name, value) in stream.iter() {
             set.entries
-                .push((name.to_string(), value.to_string(), Origin::Stream));
+                .push((Cow::Borrowed(name), Cow::Borrowed(value), Origin::Stream));
         }
-        for (name, value) in metadata {
+        for &(name, value) in metadata {
             if !value.is_empty() {
-                set.set(name, (*value).to_string(), Origin::Metadata);
+                set.put(Cow::Borrowed(name), Cow::Borrowed(value), Origin::Metadata);
             }
         }
         set
@@ -46,7 +49,7 @@ impl LabelSet {
         self.entries
             .iter()
             .find(|(n, _, _)| n == name)
-            .map(|(_, v, _)| v.as_str())
+            .map(|(_, v, _)| v.as_ref())
     }
 
     pub fn origin(&self, name: &str) -> Option<Origin> {
@@ -60,10 +63,23 @@ impl LabelSet {
     pub fn set(&mut self, name: &str, value: String, origin: Origin) {
         match self.entries.iter_mut().find(|(n, _, _)| n == name) {
             Some(entry) => {
+                entry.1 = Cow::Owned(value);
+                entry.2 = origin;
+            }
+            None => self
+                .entries
+                .push((Cow::Owned(name.to_string()), Cow::Owned(value), origin)),
+        }
+    }
+
+    /// [`LabelSet::set`] with borrowed or owned text.
+    fn put(&mut self, name: Cow<'a, str>, value: Cow<'a, str>, origin: Origin) {
+        match self.entries.iter_mut().find(|(n, _, _)| *n == name) {
+            Some(entry) => {
                 entry.1 = value;
                 entry.2 = origin;
             }
-            None => self.entries.push((name.to_string(), value, origin)),
+            None => self.entries.push((name, value, origin)),
         }
     }
 
@@ -73,11 +89,32 @@ impl LabelSet {
         match self.entries.iter_mut().find(|(n, _, _)| n == name) {
             Some((_, _, Origin::Stream | Origin::Metadata)) => {
                 let renamed = format!("{name}_extracted");
-                self.set(&renamed, value, Origin::Parsed);
+                self.put(Cow::Owned(renamed), Cow::Owned(value), Origin::Parsed);
+            }
+            Some(entry) => entry.1 = Cow::Owned(value),
+            None => self.entries.push((
+                Cow::Owned(name.to_string()),
+                Cow::Owned(value),
+                Origin::Parsed,
+            )),
+        }
+    }
+
+    /// [`LabelSet::set_parsed`] with borrowed or owned text.
+    pub fn set_parsed_text(&mut self, name: Cow<'a, str>, value: Cow<'a, str>) {
+        match self.entries.iter_mut().find(|(n, _, _)| *n == name) {
+            Some((_, _, Origin::Stream | Origin::Metadata)) => {
+                let renamed = format!("{name}_extracted");
+                self.put(Cow::Owned(renamed), value, Origin::Parsed);
             }
             Some(entry) => entry.1 = value,
-            None => self.entries.push((name.to_string(), value, Origin::Parsed)),
+            None => self.entries.push((name, value, Origin::Parsed)),
         }
+    }
+
+    /// Room for `additional` more labels.
+    pub fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
     }
 
     pub fn remove(&mut self, name: &str) {
@@ -104,10 +141,10 @@ impl LabelSet {
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries
             .iter()
-            .map(|(n, v, _)| (n.as_str(), v.as_str()))
+            .map(|(n, v, _)| (n.as_ref(), v.as_ref()))
     }
 
-    pub fn into_entries(self) -> Vec<(String, String, Origin)> {
+    pub fn into_entries(self) -> Vec<(Cow<'a, str>, Cow<'a, str>, Origin)> {
         self.entries
     }
 }
@@ -118,7 +155,7 @@ pub(crate) struct EntryState<'a> {
     pub ts_ns: i64,
     /// The line; owned once a stage rewrites it.
     pub line: Cow<'a, str>,
-    pub labels: LabelSet,
+    pub labels: LabelSet<'a>,
     /// The value taken by an unwrap stage.
     pub value: Option<f64>,
 }

@@ -6,6 +6,10 @@
 //! empty (so no label), keys are sanitized to label names. With parameters,
 //! only the addressed values are extracted; an object or array value gives
 //! its JSON text. Invalid JSON sets `__error__="JSONParserErr"`.
+//!
+//! Without parameters the line is read in one pass by `json_scan`, without
+//! building a tree; the tree parser here serves parameters, `| unpack`, and
+//! the error details of a line the scan rejects.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -14,10 +18,11 @@ use std::sync::Arc;
 use strata_logql::Extraction;
 
 use super::PipelineError;
-use super::entry::{EntryState, StageProcessor, sanitize_label_name};
+use super::entry::{EntryState, LabelSet, StageProcessor, sanitize_label_name};
+use super::json_scan::{self, Pending, Wanted};
 
 /// Most nesting accepted before a document is called invalid.
-const MAX_DEPTH: usize = 128;
+pub(crate) const MAX_DEPTH: usize = 128;
 
 /// A parsed JSON value borrowing from the line.
 #[derive(Debug, Clone, PartialEq)]
@@ -45,29 +50,34 @@ impl<'a> JsonValue<'a> {
     }
 }
 
-/// Parses one JSON document; the error says what went wrong and where.
 /// Parses `line` as a JSON object; otherwise sets `__error__="JSONParserErr"`
 /// (with details) on the entry and returns None, as Loki's json and unpack do.
 pub(crate) fn parse_object_or_flag<'a>(
     line: &'a str,
     entry: &mut EntryState<'_>,
 ) -> Option<JsonValue<'a>> {
+    parse_object_or_flag_labels(line, &mut entry.labels)
+}
+
+/// [`parse_object_or_flag`] on the label set alone.
+fn parse_object_or_flag_labels<'a>(line: &'a str, labels: &mut LabelSet) -> Option<JsonValue<'a>> {
     match parse_json(line) {
         Ok(root @ JsonValue::Object(..)) => Some(root),
         Ok(_) => {
-            entry.labels.set_error(
+            labels.set_error(
                 "JSONParserErr",
                 "cannot parse JSON: the line is not an object",
             );
             None
         }
         Err(details) => {
-            entry.labels.set_error("JSONParserErr", &details);
+            labels.set_error("JSONParserErr", &details);
             None
         }
     }
 }
 
+/// Parses one JSON document; the error says what went wrong and where.
 pub(crate) fn parse_json(text: &str) -> Result<JsonValue<'_>, String> {
     let mut reader = Reader { text, pos: 0 };
     let value = reader.value(0)?;
@@ -318,7 +328,7 @@ fn lookup<'v, 'a>(root: &'v JsonValue<'a>, path: &[PathStep]) -> Option<&'v Json
 /// Adds every scalar member of `object` as a label, flattening nested
 /// objects; with `wanted`, only the labels named there.
 fn flatten(
-    entry: &mut EntryState<'_>,
+    labels: &mut LabelSet,
     prefix: &str,
     members: &[(Cow<'_, str>, JsonValue<'_>)],
     wanted: Option<&HashSet<String>>,
@@ -339,11 +349,11 @@ fn flatten(
             format!("{prefix}_{key}")
         };
         match value {
-            JsonValue::Object(nested, _) => flatten(entry, &name, nested, wanted),
+            JsonValue::Object(nested, _) => flatten(labels, &name, nested, wanted),
             JsonValue::Array(..) | JsonValue::Null => {}
             JsonValue::String(_) | JsonValue::Scalar(_) => {
                 if wanted.is_none_or(|wanted| wanted.contains(&name)) {
-                    entry.labels.set_parsed(&name, value.to_label_value())
+                    labels.set_parsed(&name, value.to_label_value())
                 }
             }
         }
@@ -356,7 +366,7 @@ pub(crate) struct JsonStage {
     params: Vec<(String, Vec<PathStep>)>,
     /// Without params: only these labels are extracted (the ones the rest of
     /// a query can observe); None for all.
-    wanted: Option<Arc<HashSet<String>>>,
+    wanted: Option<Wanted>,
 }
 
 impl JsonStage {
@@ -373,23 +383,41 @@ impl JsonStage {
         }
         Ok(JsonStage {
             params: compiled,
-            wanted,
+            wanted: wanted.map(Wanted::new),
         })
     }
 }
 
 impl StageProcessor for JsonStage {
     fn process(&self, entry: &mut EntryState<'_>) -> bool {
+        if self.params.is_empty() {
+            let EntryState { line, labels, .. } = entry;
+            let wanted = self.wanted.as_ref();
+            let valid = match &*line {
+                // Labels can borrow a borrowed line.
+                Cow::Borrowed(text) => {
+                    let mut found = Pending::default();
+                    json_scan::extract(text, wanted, &mut found).map(|()| found.apply(labels))
+                }
+                Cow::Owned(text) => {
+                    let mut found = Pending::default();
+                    json_scan::extract(text, wanted, &mut found).map(|()| found.apply_owned(labels))
+                }
+            };
+            // The tree parser says why (and, should it accept the line after
+            // all, extracts its labels).
+            if valid.is_err()
+                && let Some(JsonValue::Object(members, _)) =
+                    parse_object_or_flag_labels(line, labels)
+            {
+                flatten(labels, "", &members, wanted.map(Wanted::set));
+            }
+            return true;
+        }
         let line = entry.line.clone();
         let Some(root) = parse_object_or_flag(&line, entry) else {
             return true;
         };
-        if self.params.is_empty() {
-            if let JsonValue::Object(members, _) = &root {
-                flatten(entry, "", members, self.wanted.as_deref());
-            }
-            return true;
-        }
         for (label, path) in &self.params {
             if let Some(value) = lookup(&root, path) {
                 entry.labels.set_parsed(label, value.to_label_value());

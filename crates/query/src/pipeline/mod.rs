@@ -33,6 +33,7 @@ mod entry;
 mod hints;
 mod ip;
 mod json;
+mod json_scan;
 mod label_filter;
 mod label_format;
 mod line_filter;
@@ -282,22 +283,28 @@ fn passthrough(line: &str, stream: &Labels, metadata: &[(&str, &str)]) -> Proces
 }
 
 fn finish(entry: EntryState<'_>) -> Processed {
-    let mut pairs = Vec::new();
+    let mut entries = entry.labels.into_entries();
+    // In the order of their pairs, the entries give every list below sorted
+    // (and `Labels::from_pairs` finds it so).
+    sort_entries(&mut entries);
+    let parsed_count = entries
+        .iter()
+        .filter(|(_, value, origin)| *origin == Origin::Parsed && !value.is_empty())
+        .count();
+    let mut pairs = Vec::with_capacity(entries.len());
     let mut structured_metadata = Vec::new();
-    let mut parsed = Vec::new();
-    for (name, value, origin) in entry.labels.into_entries() {
+    let mut parsed = Vec::with_capacity(parsed_count);
+    for (name, value, origin) in entries {
         if value.is_empty() {
             continue;
         }
         match origin {
             Origin::Stream => {}
-            Origin::Metadata => structured_metadata.push((name.clone(), value.clone())),
-            Origin::Parsed => parsed.push((name.clone(), value.clone())),
+            Origin::Metadata => structured_metadata.push((name.to_string(), value.to_string())),
+            Origin::Parsed => parsed.push((name.to_string(), value.to_string())),
         }
-        pairs.push((name, value));
+        pairs.push((name.into_owned(), value.into_owned()));
     }
-    structured_metadata.sort();
-    parsed.sort();
     Processed {
         line: entry.line.into_owned(),
         labels: Labels::from_pairs(pairs),
@@ -305,6 +312,55 @@ fn finish(entry: EntryState<'_>) -> Processed {
         parsed,
         value: entry.value,
     }
+}
+
+/// A label of the working set, as `finish` takes it.
+type Entry<'a> = (Cow<'a, str>, Cow<'a, str>, Origin);
+
+/// The order of two entries' (name, value) pairs.
+fn pair_order(a: &Entry<'_>, b: &Entry<'_>) -> std::cmp::Ordering {
+    (&a.0, &a.1).cmp(&(&b.0, &b.1))
+}
+
+/// Sorts label entries as their (name, value) pairs sort, comparing the
+/// names' first eight bytes as integers first (cheaper than `memcmp`).
+fn sort_entries(entries: &mut Vec<Entry<'_>>) {
+    if entries.len() <= 8 {
+        entries.sort_unstable_by(|a, b| {
+            name_head(&a.0)
+                .cmp(&name_head(&b.0))
+                .then_with(|| pair_order(a, b))
+        });
+        return;
+    }
+    // More: sort small (head, index) keys instead of moving entries around.
+    let mut keys: Vec<(u64, usize)> = entries
+        .iter()
+        .enumerate()
+        .map(|(index, entry)| (name_head(&entry.0), index))
+        .collect();
+    keys.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| pair_order(&entries[a.1], &entries[b.1]))
+    });
+    let mut sorted = Vec::with_capacity(entries.len());
+    for (_, index) in keys {
+        sorted.push(std::mem::replace(
+            &mut entries[index],
+            (Cow::Borrowed(""), Cow::Borrowed(""), Origin::Stream),
+        ));
+    }
+    *entries = sorted;
+}
+
+/// The first eight bytes of a name as a big-endian integer, zero-padded:
+/// where two names' heads differ, they order the names as their bytes do.
+#[inline]
+fn name_head(name: &str) -> u64 {
+    let mut bytes = [0; 8];
+    let len = name.len().min(8);
+    bytes[..len].copy_from_slice(&name.as_bytes()[..len]);
+    u64::from_be_bytes(bytes)
 }
 
 #[cfg(test)]

@@ -117,7 +117,7 @@ enum Arg {
 
 /// What the template can read.
 pub(crate) struct Context<'a> {
-    pub labels: &'a LabelSet,
+    pub labels: &'a LabelSet<'a>,
     pub line: &'a str,
     pub ts_ns: i64,
 }

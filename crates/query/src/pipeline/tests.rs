@@ -121,6 +121,64 @@ fn json_parser() {
     );
 }
 
+/// `| json` with a wanted set gives the labels it would give without one,
+/// restricted to the wanted names (a stream label's name included, which
+/// comes out as `<name>_extracted`); on a line a stage rewrote too.
+#[test]
+fn json_with_wanted_labels() {
+    let stream = Labels::parse(STREAM).unwrap();
+    let metadata = [("trace_id", "t0")];
+    let wanted = ["level", "app", "trace_id", "a_b", "x_y", "_1st", "s"];
+    for (stages, line) in [
+        (
+            "| json",
+            r#"{"level":"warn","app":"other","trace_id":"t1","a":{"b":2,"c":3},"x.y":"z","1st":true,"s":"q\"é","n":null}"#,
+        ),
+        (
+            "| json",
+            r#"{"level":"info","level":"error","a":{"b":{"c":1}}}"#,
+        ),
+        ("| json", r#"{"level":"info","a":[1,{"b":2}],"bad":tru}"#),
+        ("| json", "not json"),
+        (
+            r#"| line_format "{\"level\":\"{{.app}}\",\"s\":\"\\u00e9\"}" | json"#,
+            "x",
+        ),
+    ] {
+        let expr = parse_log_expr(&format!("{STREAM} {stages}")).unwrap();
+        let all = Pipeline::new(&expr.stages).unwrap();
+        let some = Pipeline::with_wanted_labels(
+            &expr.stages,
+            Some(wanted.iter().map(|name| name.to_string()).collect()),
+        )
+        .unwrap();
+        let all = all.process(0, line, &stream, &metadata).unwrap();
+        let some = some.process(0, line, &stream, &metadata).unwrap();
+        let expected: Vec<(String, String)> = all
+            .labels
+            .pairs()
+            .iter()
+            .filter(|(name, _)| {
+                let base = name.strip_suffix("_extracted").unwrap_or(name);
+                wanted.contains(&base)
+                    || stream.get(name).is_some()
+                    || name == "trace_id"
+                    || name.starts_with("__error")
+            })
+            .cloned()
+            .collect();
+        assert_eq!(some.labels.pairs(), &expected[..], "{stages} on {line}");
+        assert_eq!(some.line, all.line);
+    }
+    let rewritten = pipeline(r#"| line_format "{\"level\":\"{{.app}}\"}" | json"#)
+        .process(0, "x", &stream, &[])
+        .unwrap();
+    assert_eq!(
+        rewritten.labels.to_string(),
+        r#"{app="api", env="prod", level="api"}"#
+    );
+}
+
 #[test]
 fn logfmt_parser() {
     let case =
@@ -640,5 +698,46 @@ fn candidate_rows_only_for_positive_literal_filters() {
             narrows,
             "{query}"
         );
+    }
+}
+
+proptest! {
+    /// `finish` orders names by their first eight bytes first: names whose
+    /// heads differ are in byte order.
+    #[test]
+    fn name_heads_order_names(a in "[a\\x00_é]{0,10}", b in "[a\\x00_é]{0,10}") {
+        let (head_a, head_b) = (super::name_head(&a), super::name_head(&b));
+        if head_a != head_b {
+            prop_assert_eq!(head_a.cmp(&head_b), a.cmp(&b));
+        }
+    }
+
+    /// `finish` sorts every list it returns, whatever the order labels
+    /// were added in (more than its 32 inline sort keys too).
+    #[test]
+    fn finished_lists_are_sorted(
+        names in proptest::collection::vec("[a-c_]{1,10}", 0..40),
+        values in proptest::collection::vec("[xy]{0,2}", 40),
+    ) {
+        let stream = Labels::parse(STREAM).unwrap();
+        let mut labels = super::LabelSet::new(&stream, &[("m_b", "1"), ("m_a", "2")]);
+        for (name, value) in names.iter().zip(&values) {
+            labels.set_parsed(name, value.clone());
+        }
+        let entry = super::EntryState {
+            ts_ns: 0,
+            line: std::borrow::Cow::Borrowed("l"),
+            labels,
+            value: None,
+        };
+        let processed = super::finish(entry);
+        let mut pairs = processed.labels.pairs().to_vec();
+        pairs.sort();
+        prop_assert_eq!(processed.labels.pairs(), &pairs[..]);
+        let mut parsed = processed.parsed.clone();
+        parsed.sort();
+        prop_assert_eq!(&processed.parsed, &parsed);
+        prop_assert!(processed.parsed.iter().all(|(_, value)| !value.is_empty()));
+        prop_assert_eq!(processed.structured_metadata.len(), 2);
     }
 }
