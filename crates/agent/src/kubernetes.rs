@@ -148,7 +148,7 @@ impl PodDirectory {
             ca_file,
             ..Default::default()
         };
-        let client = crate::output::http_client(Some("10s"), Some(&tls))
+        let client = crate::output::http_client(&url, Some("10s"), Some(&tls))
             .map_err(|err| anyhow::anyhow!("api.{err}"))?;
         Ok(Arc::new(PodDirectory {
             url,

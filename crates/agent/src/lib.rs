@@ -362,23 +362,38 @@ fn route(
             line: record.line,
             metadata: record.metadata,
         };
-        for &target in targets {
+        // The last target takes the entry; the others get copies.
+        let mut entry = Some(entry);
+        let mut fields = Some(fields);
+        for (position, &target) in targets.iter().enumerate() {
+            let last = position + 1 == targets.len();
             let (Some(batch), Some(streams)) = (batches.get_mut(target), index.get_mut(target))
             else {
                 continue;
             };
-            let at = *streams.entry(name.clone()).or_insert_with(|| {
-                batch.push(Stream {
-                    labels: labels.clone(),
-                    name: name.clone(),
-                    entries: Vec::new(),
-                    fields: Vec::new(),
-                });
-                batch.len() - 1
-            });
-            batch[at].entries.push(entry.clone());
+            let at = match streams.get(name.as_str()) {
+                Some(&at) => at,
+                None => {
+                    batch.push(Stream {
+                        labels: labels.clone(),
+                        name: name.clone(),
+                        entries: Vec::new(),
+                        fields: Vec::new(),
+                    });
+                    streams.insert(name.clone(), batch.len() - 1);
+                    batch.len() - 1
+                }
+            };
+            let (Some(this_entry), Some(these_fields)) = (if last {
+                (entry.take(), fields.take())
+            } else {
+                (entry.clone(), fields.clone())
+            }) else {
+                continue;
+            };
+            batch[at].entries.push(this_entry);
             if writes_fields[target] {
-                batch[at].fields.push(fields.clone());
+                batch[at].fields.push(these_fields);
             }
         }
     }

@@ -221,8 +221,20 @@ fn decode_docker(line: &str) -> Option<Decoded> {
     })
 }
 
+/// The bytes as text: valid UTF-8 is checked quickly and copied once;
+/// invalid bytes are replaced.
+pub fn to_text(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
 fn decode(format: Format, line: &[u8]) -> Decoded {
-    let text = String::from_utf8_lossy(line);
+    let text = match std::str::from_utf8(line) {
+        Ok(text) => std::borrow::Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(line),
+    };
     let decoded = match format {
         Format::Raw => None,
         Format::Cri => decode_cri(&text),
@@ -261,7 +273,7 @@ impl Reading {
             return lines
                 .iter()
                 .map(|(text, end)| Piece {
-                    text: String::from_utf8_lossy(text).into_owned(),
+                    text: to_text(text),
                     end: *end,
                     ts: None,
                     stream: None,

@@ -190,7 +190,7 @@ fn read_lines(mut input: impl BufRead, sender: &SyncSender<Message>) {
         let text = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
         let text = text.strip_suffix(b"\r").unwrap_or(text);
         let message = Message::Line {
-            text: String::from_utf8_lossy(text).into_owned(),
+            text: crate::reading::to_text(text),
             ts: None,
             fields: Vec::new(),
             cursor: None,

@@ -152,6 +152,8 @@ pub struct Tailer {
     last_ts: std::collections::HashMap<PathBuf, i64>,
     /// Per source: its line format and multi-line rules.
     readings: Vec<crate::reading::Reading>,
+    /// The read buffer, reused.
+    buffer: Vec<u8>,
 }
 
 fn identity(meta: &Metadata) -> (u64, u64) {
@@ -173,6 +175,7 @@ impl Tailer {
             next_first: 0,
             last_ts: std::collections::HashMap::new(),
             readings: Vec::new(),
+            buffer: Vec::new(),
         }
     }
 
@@ -419,8 +422,11 @@ impl Tailer {
                 continue;
             }
             let want = ((size - tracked.offset) as usize).min((budget - used).max(MAX_LINE_BYTES));
-            let mut buf = vec![0u8; want];
+            // One read buffer, kept across reads (no zeroing, no page faults).
+            let mut buf = std::mem::take(&mut self.buffer);
+            buf.resize(want, 0);
             let Ok(got) = read_fully_at(&tracked.file, &mut buf, tracked.offset) else {
+                self.buffer = buf;
                 continue;
             };
             buf.truncate(got);
@@ -502,6 +508,7 @@ impl Tailer {
             let entry = self.last_ts.entry(tracked.name.clone()).or_insert(newest);
             *entry = (*entry).max(newest);
             used += (position - tracked.offset) as usize;
+            self.buffer = buf;
         }
         lines
     }

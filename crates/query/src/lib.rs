@@ -10,4 +10,4 @@ pub mod pipeline;
 pub mod volume;
 
 pub use control::QueryControl;
-pub use pipeline::{Pipeline, PipelineError, Processed, line_token_hints};
+pub use pipeline::{Extracted, Pipeline, PipelineError, Processed, line_token_hints};

@@ -159,7 +159,11 @@ impl ElasticsearchOutput {
                 .map(|user| (user, config.password.clone().filter(|p| !p.is_empty()))),
             api_key: config.api_key.clone(),
             dead_letter: config.dead_letter.clone(),
-            client: super::http_client(config.timeout.as_deref(), config.tls.as_ref())?,
+            client: super::http_client(
+                &config.url,
+                config.timeout.as_deref(),
+                config.tls.as_ref(),
+            )?,
             stats: OutputStats::default(),
         })
     }

@@ -74,7 +74,7 @@ impl LokiOutput {
             Some("none") => Compression::None,
             Some(other) => anyhow::bail!("compression: {other:?} is not snappy, gzip or none"),
         };
-        let client = super::http_client(config.timeout.as_deref(), config.tls.as_ref())?;
+        let client = super::http_client(&url, config.timeout.as_deref(), config.tls.as_ref())?;
         Ok(LokiOutput {
             url,
             tenant: config.tenant.clone(),
@@ -106,6 +106,8 @@ impl LokiOutput {
             }
             Compression::None => (encode_json(batch), "application/json", None),
         };
+        // Shared by every attempt without copying.
+        let body = bytes::Bytes::from(body);
         super::deliver(
             &self.url,
             &self.stats,

@@ -53,6 +53,22 @@ impl LabelsStage {
 impl Stage for LabelsStage {
     fn process(&mut self, record: &mut Record, base: &Labels) -> Verdict {
         for (name, source) in &self.names {
+            // A field of the same name moves (later stages still find it:
+            // lookups read labels and metadata too); others, and typed
+            // fields (numbers for Elasticsearch), are copied.
+            if name == source
+                && !record.types.iter().any(|(typed, _)| typed == name)
+                && let Some(pair) = record.take_field(name)
+            {
+                if !pair.1.is_empty() {
+                    if self.metadata {
+                        super::put(&mut record.metadata, pair);
+                    } else {
+                        super::put(&mut record.labels, pair);
+                    }
+                }
+                continue;
+            }
             let Some(value) = record
                 .lookup(base, source)
                 .filter(|value| !value.is_empty())

@@ -189,27 +189,23 @@ impl Stage for LogqlStage {
                 None => return Verdict::Keep,
             },
         };
-        let Some(processed) = self
+        let Some(extracted) = self
             .pipeline
-            .process(record.ts_ns, line, &stream, &metadata)
+            .extract(record.ts_ns, line, &stream, &metadata)
         else {
             return Verdict::Drop("filtered".into());
         };
-        if self.drop_malformed && processed.labels.get("__error__").is_some() {
+        if self.drop_malformed && extracted.fields.iter().any(|(name, _)| name == "__error__") {
             return Verdict::Drop("malformed".into());
         }
-        let fields: Vec<(String, String)> = processed
-            .labels
-            .into_pairs()
-            .into_iter()
-            .filter(|(name, value)| stream.get(name) != Some(value.as_str()))
-            .collect();
         drop(metadata);
         drop(stream);
-        if self.source.is_none() && processed.line != record.line {
-            record.line = processed.line;
+        if self.source.is_none()
+            && let Some(line) = extracted.line
+        {
+            record.line = line;
         }
-        record.fields = fields;
+        record.fields = extracted.fields;
         Verdict::Keep
     }
 

@@ -69,11 +69,20 @@ impl Record {
         }
     }
 
-    /// A field, else a label set by a stage, else a source label.
+    /// A field, else a label set by a stage, else structured metadata,
+    /// else a source label.
     pub fn lookup<'a>(&'a self, base: &'a Labels, name: &str) -> Option<&'a str> {
         find(&self.fields, name)
             .or_else(|| find(&self.labels, name))
+            .or_else(|| find(&self.metadata, name))
             .or_else(|| base.get(name))
+    }
+
+    /// Removes a field and gives it back.
+    pub fn take_field(&mut self, name: &str) -> Option<(String, String)> {
+        let at = self.fields.iter().rposition(|(n, _)| n == name)?;
+        self.types.retain(|(n, _)| n != name);
+        Some(self.fields.remove(at))
     }
 
     /// The value a stage with `source` reads: that field (or label), or the
@@ -149,6 +158,14 @@ fn find<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .rev()
         .find(|(n, _)| n == name)
         .map(|(_, v)| v.as_str())
+}
+
+/// Sets a pair, replacing one of the same name.
+fn put(pairs: &mut Vec<(String, String)>, pair: (String, String)) {
+    match pairs.iter_mut().find(|(n, _)| *n == pair.0) {
+        Some(existing) => existing.1 = pair.1,
+        None => pairs.push(pair),
+    }
 }
 
 fn set(pairs: &mut Vec<(String, String)>, name: &str, value: String) {

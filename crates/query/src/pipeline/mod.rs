@@ -113,6 +113,15 @@ pub struct Processed {
     pub value: Option<f64>,
 }
 
+/// What [`Pipeline::extract`] gives: the line if a stage rewrote it, and
+/// the labels that are not stream labels (structured metadata given, and
+/// what stages extracted or set), non-empty, in no particular order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    pub line: Option<String>,
+    pub fields: Vec<(String, String)>,
+}
+
 impl Pipeline {
     /// Compiles the stages; fails on an invalid regex, pattern or template.
     pub fn new(stages: &[Stage]) -> Result<Pipeline, PipelineError> {
@@ -204,6 +213,54 @@ impl Pipeline {
             }
         }
         Some(finish(entry))
+    }
+
+    /// Like [`Pipeline::process`], for callers that keep the stream labels
+    /// themselves (the agent): no sorted label set is built and the line is
+    /// copied only when a stage rewrote it. None when it is filtered out.
+    pub fn extract(
+        &self,
+        ts_ns: i64,
+        line: &str,
+        stream: &Labels,
+        metadata: &[(&str, &str)],
+    ) -> Option<Extracted> {
+        if !self.matches_line(line) {
+            return None;
+        }
+        if self.line_filter_only {
+            return Some(Extracted {
+                line: None,
+                fields: metadata
+                    .iter()
+                    .filter(|(_, value)| !value.is_empty())
+                    .map(|(name, value)| (name.to_string(), value.to_string()))
+                    .collect(),
+            });
+        }
+        let mut entry = EntryState {
+            ts_ns,
+            line: Cow::Borrowed(line),
+            labels: LabelSet::new(stream, metadata),
+            value: None,
+        };
+        for stage in &self.stages {
+            if !stage.process(&mut entry) {
+                return None;
+            }
+        }
+        let line = match entry.line {
+            Cow::Owned(text) => Some(text),
+            Cow::Borrowed(_) => None,
+        };
+        let fields = entry
+            .labels
+            .into_entries()
+            .into_iter()
+            .filter(|(_, value, origin)| *origin != Origin::Stream && !value.is_empty())
+            .map(|(name, value, _)| (name.into_owned(), value.into_owned()))
+            .collect();
+        Some(Extracted { line, fields })
     }
 
     /// True when the pipeline has only line filters (or no stages): callers

@@ -741,3 +741,36 @@ proptest! {
         prop_assert_eq!(processed.structured_metadata.len(), 2);
     }
 }
+
+#[test]
+fn extract_gives_what_process_gives_without_the_stream_labels() {
+    let stream = Labels::parse(r#"{app="x", level="stream"}"#).unwrap();
+    for query in [
+        r#"{a="b"} | json"#,
+        r#"{a="b"} | json | level="error" | line_format "{{.msg}}""#,
+        r#"{a="b"} |= "err" | logfmt | label_format app=`{{.level}}`"#,
+        r#"{a="b"} |= "msg""#,
+    ] {
+        let expr = strata_logql::parse_log_expr(query).unwrap();
+        let pipeline = Pipeline::new(&expr.stages).unwrap();
+        for line in [r#"{"level":"error","msg":"boom","n":1}"#, "level=error msg=err", "nothing"] {
+            let metadata = [("trace_id", "t1")];
+            let processed = pipeline.process(1, line, &stream, &metadata);
+            let extracted = pipeline.extract(1, line, &stream, &metadata);
+            assert_eq!(processed.is_some(), extracted.is_some(), "{query} {line}");
+            let (Some(processed), Some(extracted)) = (processed, extracted) else {
+                continue;
+            };
+            assert_eq!(extracted.line.unwrap_or_else(|| line.to_string()), processed.line);
+            let mut fields = extracted.fields;
+            fields.sort();
+            let mut expected: Vec<(String, String)> = processed
+                .structured_metadata
+                .into_iter()
+                .chain(processed.parsed)
+                .collect();
+            expected.sort();
+            assert_eq!(fields, expected, "{query} {line}");
+        }
+    }
+}
