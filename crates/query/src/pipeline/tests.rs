@@ -753,7 +753,11 @@ fn extract_gives_what_process_gives_without_the_stream_labels() {
     ] {
         let expr = strata_logql::parse_log_expr(query).unwrap();
         let pipeline = Pipeline::new(&expr.stages).unwrap();
-        for line in [r#"{"level":"error","msg":"boom","n":1}"#, "level=error msg=err", "nothing"] {
+        for line in [
+            r#"{"level":"error","msg":"boom","n":1}"#,
+            "level=error msg=err",
+            "nothing",
+        ] {
             let metadata = [("trace_id", "t1")];
             let processed = pipeline.process(1, line, &stream, &metadata);
             let extracted = pipeline.extract(1, line, &stream, &metadata);
@@ -761,7 +765,10 @@ fn extract_gives_what_process_gives_without_the_stream_labels() {
             let (Some(processed), Some(extracted)) = (processed, extracted) else {
                 continue;
             };
-            assert_eq!(extracted.line.unwrap_or_else(|| line.to_string()), processed.line);
+            assert_eq!(
+                extracted.line.unwrap_or_else(|| line.to_string()),
+                processed.line
+            );
             let mut fields = extracted.fields;
             fields.sort();
             let mut expected: Vec<(String, String)> = processed
