@@ -575,6 +575,14 @@ fn a_disk_buffer_absorbs_an_outage_while_the_other_output_goes_on_and_survives_s
         assert!(Instant::now() < deadline, "the buffer did not drain");
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Per-output counters: the buffered output delivered everything it held.
+    let metrics = client().get(&metrics_url).send().unwrap().text().unwrap();
+    let sent: u64 = metrics
+        .lines()
+        .find(|line| line.starts_with(r#"strata_agent_output_sent_lines_total{output="loki"}"#))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no per-output counter in\n{metrics}"));
+    assert!(sent >= total as u64, "{sent} sent of {total}");
     agent.kill().unwrap();
     agent.wait().unwrap();
     // The archive has every line at least once (the restart may repeat the

@@ -155,6 +155,8 @@ pub struct AgentStats {
     pub custom: Arc<MetricRegistry>,
     /// Per buffered output (by name), its disk buffer's counters.
     pub buffers: std::sync::Mutex<Vec<(String, Arc<output::buffer::BufferStats>)>>,
+    /// Per output (by name): lines delivered, retries, lines refused.
+    pub outputs: std::sync::Mutex<Vec<(String, Arc<output::OutputStats>)>>,
 }
 
 /// A source ready to run: its compiled stages and default outputs.
@@ -491,10 +493,12 @@ fn run_until_stopped(
         {
             buffers.push((config.name().to_string(), buffer_stats.clone()));
         }
-        outputs.push(
-            Output::open(config, buffer_stats)
-                .map_err(|err| anyhow::anyhow!("outputs[{index}].{err}"))?,
-        );
+        let output = Output::open(config, buffer_stats)
+            .map_err(|err| anyhow::anyhow!("outputs[{index}].{err}"))?;
+        if let Ok(mut registered) = stats.outputs.lock() {
+            registered.push((config.name().to_string(), output.stats().clone()));
+        }
+        outputs.push(output);
     }
     let writes_fields: Vec<bool> = options
         .outputs

@@ -112,6 +112,37 @@ pub fn metrics(stats: &AgentStats) -> String {
         "# HELP strata_agent_files Files followed.\n# TYPE strata_agent_files gauge\nstrata_agent_files {}\n",
         lag.len()
     ));
+    let outputs = stats.outputs.lock().map(|o| o.clone()).unwrap_or_default();
+    for (name, help, read) in [
+        (
+            "strata_agent_output_sent_lines_total",
+            "Lines an output delivered (for a buffered output: from its buffer).",
+            (|s: &crate::output::OutputStats| s.sent_lines.load(Relaxed))
+                as fn(&crate::output::OutputStats) -> u64,
+        ),
+        (
+            "strata_agent_output_retries_total",
+            "Send attempts of an output that failed and were retried.",
+            |s| s.retries.load(Relaxed),
+        ),
+        (
+            "strata_agent_output_refused_lines_total",
+            "Lines an output's destination refused (dead-lettered).",
+            |s| s.refused_lines.load(Relaxed),
+        ),
+    ] {
+        if outputs.is_empty() {
+            break;
+        }
+        out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+        for (output, counters) in &outputs {
+            out.push_str(&format!(
+                "{name}{{output=\"{}\"}} {}\n",
+                escape(output),
+                read(counters)
+            ));
+        }
+    }
     let buffers = stats.buffers.lock().map(|b| b.clone()).unwrap_or_default();
     for (name, help, kind, read) in [
         (

@@ -78,7 +78,7 @@ pub struct ElasticsearchOutput {
     api_key: Option<String>,
     dead_letter: Option<PathBuf>,
     client: reqwest::blocking::Client,
-    pub stats: OutputStats,
+    pub stats: std::sync::Arc<OutputStats>,
 }
 
 fn parse_index(pattern: &str) -> anyhow::Result<Vec<Part>> {
@@ -164,7 +164,7 @@ impl ElasticsearchOutput {
                 config.timeout.as_deref(),
                 config.tls.as_ref(),
             )?,
-            stats: OutputStats::default(),
+            stats: std::sync::Arc::default(),
         })
     }
 

@@ -54,7 +54,7 @@ pub struct LokiOutput {
     compression: Compression,
     dead_letter: Option<PathBuf>,
     client: reqwest::blocking::Client,
-    pub stats: OutputStats,
+    pub stats: std::sync::Arc<OutputStats>,
 }
 
 impl LokiOutput {
@@ -86,7 +86,7 @@ impl LokiOutput {
             compression,
             dead_letter: config.dead_letter.clone(),
             client,
-            stats: OutputStats::default(),
+            stats: std::sync::Arc::default(),
         })
     }
 

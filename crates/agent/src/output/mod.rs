@@ -147,7 +147,7 @@ impl Output {
         })
     }
 
-    pub fn stats(&self) -> &OutputStats {
+    pub fn stats(&self) -> &Arc<OutputStats> {
         match self {
             Output::Loki(output) => &output.stats,
             Output::Elasticsearch(output) => &output.stats,

@@ -45,7 +45,7 @@ enum Target {
 pub struct SinkOutput {
     target: Target,
     text: bool,
-    pub stats: OutputStats,
+    pub stats: std::sync::Arc<OutputStats>,
 }
 
 fn codec(codec: Option<&str>) -> anyhow::Result<bool> {
@@ -61,7 +61,7 @@ impl SinkOutput {
         Ok(SinkOutput {
             target: Target::File(config.path.clone(), Mutex::new(None)),
             text: codec(config.codec.as_deref())?,
-            stats: OutputStats::default(),
+            stats: std::sync::Arc::default(),
         })
     }
 
@@ -69,7 +69,7 @@ impl SinkOutput {
         Ok(SinkOutput {
             target: Target::Stdout,
             text: codec(config.codec.as_deref())?,
-            stats: OutputStats::default(),
+            stats: std::sync::Arc::default(),
         })
     }
 
