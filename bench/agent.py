@@ -42,21 +42,6 @@ ROOT = bench.ROOT
 BEGIN, END = "<!-- agent-bench:begin -->", "<!-- agent-bench:end -->"
 
 
-def cpu_seconds(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
-def peak_rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -127,7 +112,7 @@ def one_run(bin_dir, case, path, work):
     with open(config, "w") as f:
         f.write(f"positions: {positions}\nsources:\n  - type: file\n    paths: [{target}]\n"
                 f"    labels: {{job: bench}}\n{STAGES[case]}output: {{type: loki, url: '{url}'}}\npoll: 50ms\n")
-    server_cpu_before = cpu_seconds(server.pid)
+    server_cpu_before = bench.cpu_seconds(server.pid)
     start = time.time()
     agent = subprocess.Popen([os.path.join(bin_dir, "strata"), "agent", "--config", config],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -142,7 +127,7 @@ def one_run(bin_dir, case, path, work):
                 with open(positions) as f:
                     done = sum(p["offset"] for p in json.load(f)["files"])
                 if first is None and done > 0:
-                    first = (done, cpu_seconds(agent.pid))
+                    first = (done, bench.cpu_seconds(agent.pid))
                 if done >= size:
                     break
             except (OSError, ValueError, KeyError):
@@ -151,9 +136,9 @@ def one_run(bin_dir, case, path, work):
                 raise RuntimeError(f"agent stopped or timed out ({case})")
             time.sleep(0.05)
         wall = time.time() - start
-        agent_cpu = cpu_seconds(agent.pid)
-        agent_rss = peak_rss_mb(agent.pid)
-        server_cpu = cpu_seconds(server.pid) - server_cpu_before
+        agent_cpu = bench.cpu_seconds(agent.pid)
+        agent_rss = bench.peak_rss_mb(agent.pid)
+        server_cpu = bench.cpu_seconds(server.pid) - server_cpu_before
     finally:
         agent.kill()
         agent.wait()

@@ -37,6 +37,18 @@ fn agent(server_url: &str, dir: &Path) -> Child {
         .expect("cannot start strata agent")
 }
 
+/// `strata agent --config CONFIG`, quiet but for warnings on stderr.
+fn agent_command(config: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .args(["agent", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    command
+}
+
 fn line(seq: usize) -> String {
     format!("seq={seq:08} payload={}\n", "p".repeat(seq % 23 + 20))
 }
@@ -366,10 +378,8 @@ fn a_yaml_config_with_two_sources_and_environment_variables() {
         "{said}"
     );
 
-    let mut agent = Command::new(BIN)
-        .args(["agent", "--config", &config.display().to_string()])
+    let mut agent = agent_command(&config)
         .env("TEST_CLUSTER", "gpu-east-1")
-        .env("RUST_LOG", "warn")
         .spawn()
         .unwrap();
     let body = wait_for_entries(&server, r#"{job=~"training|gpu"}"#, 3);
@@ -447,11 +457,7 @@ fn a_pipeline_parses_promotes_and_filters_before_shipping() {
         ),
     )
     .unwrap();
-    let mut agent = Command::new(BIN)
-        .args(["agent", "--config", &config.display().to_string()])
-        .env("RUST_LOG", "warn")
-        .spawn()
-        .unwrap();
+    let mut agent = agent_command(&config).spawn().unwrap();
     let body = wait_for_entries(&server, r#"{job="training"}"#, 2);
     agent.kill().unwrap();
     agent.wait().unwrap();
@@ -524,13 +530,9 @@ fn a_disk_buffer_absorbs_an_outage_while_the_other_output_goes_on_and_survives_s
     )
     .unwrap();
     let start = || {
-        Command::new(BIN)
-            .args(["agent", "--config"])
-            .arg(&config)
+        agent_command(&config)
             .args(["--metrics-listen", &format!("127.0.0.1:{metrics_port}")])
             .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
             .spawn()
             .unwrap()
     };
@@ -711,11 +713,8 @@ fn an_https_output_trusts_its_private_ca_and_refuses_an_unknown_certificate() {
             ),
         )
         .unwrap();
-        Command::new(BIN)
-            .args(["agent", "--config"])
-            .arg(&path)
+        agent_command(&path)
             .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap()
@@ -768,14 +767,7 @@ fn records_are_routed_to_the_outputs_their_stages_choose() {
         ),
     )
     .unwrap();
-    let mut agent = Command::new(BIN)
-        .args(["agent", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
+    let mut agent = agent_command(&config).spawn().unwrap();
     let mut writer = Writer::new(dir.path());
     writer.write(1000);
     let counts = wait_for_all(&server, 1000, Duration::from_secs(60));

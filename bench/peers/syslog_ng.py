@@ -45,6 +45,10 @@ import time
 import urllib.parse
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from agent import free_port, inputs  # noqa: E402  (the same input files as bench/agent.py)
+from run import peak_rss_mb  # noqa: E402
+
 SYSLOG_NG_PACKAGES = ["syslog-ng-core", "syslog-ng-mod-http"]
 
 
@@ -109,47 +113,6 @@ def cpu_seconds(pid):
         if i == 0:
             total += int(fields[13]) + int(fields[14])
     return total / ticks
-
-
-def peak_rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def inputs(corpus_dir, megabytes, work):
-    """Two files of corpus lines: text lines, and model-serving JSON lines
-    (bench/agent.py's inputs())."""
-    limit = int(megabytes * 1e6)
-    plain_path = os.path.join(work, "plain.log")
-    json_path = os.path.join(work, "json.log")
-    sizes = {"plain": 0, "json": 0}
-    streams = os.path.join(corpus_dir, "streams")
-    names = sorted(os.listdir(streams), key=lambda n: int(n.split(".")[0]))
-    with open(plain_path, "w") as plain, open(json_path, "w") as js:
-        for name in names:
-            if sizes["plain"] >= limit and sizes["json"] >= limit:
-                break
-            with open(os.path.join(streams, name)) as f:
-                for line in f:
-                    if line.startswith("{"):
-                        if '"latency_ms"' in line and sizes["json"] < limit:
-                            js.write(line)
-                            sizes["json"] += len(line)
-                    elif sizes["plain"] < limit:
-                        plain.write(line)
-                        sizes["plain"] += len(line)
-    return {"plain": plain_path, "json": json_path}
 
 
 def count_lines(path):

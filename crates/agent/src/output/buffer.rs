@@ -642,6 +642,14 @@ mod tests {
         }]
     }
 
+    fn buffer_config(dir: &Path, max_bytes: Option<&str>, when_full: Option<&str>) -> BufferConfig {
+        BufferConfig {
+            path: dir.join("buffer"),
+            max_bytes: max_bytes.map(str::to_string),
+            when_full: when_full.map(str::to_string),
+        }
+    }
+
     fn file_output(path: &Path) -> Output {
         Output::new(&super::super::OutputConfig::File(
             super::super::sink::FileConfig {
@@ -669,11 +677,7 @@ mod tests {
     #[test]
     fn batches_survive_a_restart_and_damage_is_detected() {
         let dir = tempfile::tempdir().unwrap();
-        let config = BufferConfig {
-            path: dir.path().join("buffer"),
-            max_bytes: None,
-            when_full: None,
-        };
+        let config = buffer_config(dir.path(), None, None);
         let out = dir.path().join("out.log");
         let stop = AtomicBool::new(false);
         {
@@ -713,11 +717,7 @@ mod tests {
     #[test]
     fn a_full_buffer_drops_the_newest_when_told() {
         let dir = tempfile::tempdir().unwrap();
-        let config = BufferConfig {
-            path: dir.path().join("buffer"),
-            max_bytes: Some("1MiB".into()),
-            when_full: Some("drop_newest".into()),
-        };
+        let config = buffer_config(dir.path(), Some("1MiB"), Some("drop_newest"));
         // A destination that never answers: a Loki output to a closed port.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -762,11 +762,7 @@ mod tests {
     #[test]
     fn damage_in_a_delivered_record_loses_nothing_after_it() {
         let dir = tempfile::tempdir().unwrap();
-        let config = BufferConfig {
-            path: dir.path().join("buffer"),
-            max_bytes: None,
-            when_full: None,
-        };
+        let config = buffer_config(dir.path(), None, None);
         let out = dir.path().join("out.log");
         let stop = AtomicBool::new(false);
         {
@@ -798,11 +794,7 @@ mod tests {
     #[test]
     fn bytes_left_by_a_failed_append_do_not_hide_later_batches() {
         let dir = tempfile::tempdir().unwrap();
-        let config = BufferConfig {
-            path: dir.path().join("buffer"),
-            max_bytes: None,
-            when_full: None,
-        };
+        let config = buffer_config(dir.path(), None, None);
         let out = dir.path().join("out.log");
         let stop = AtomicBool::new(false);
         let buffer =

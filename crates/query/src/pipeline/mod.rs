@@ -201,6 +201,18 @@ impl Pipeline {
         if self.line_filter_only {
             return Some(passthrough(line, stream, metadata));
         }
+        self.run_stages(ts_ns, line, stream, metadata).map(finish)
+    }
+
+    /// The entry after every stage (the leading line filters already
+    /// passed); None when a stage drops it.
+    fn run_stages<'a>(
+        &self,
+        ts_ns: i64,
+        line: &'a str,
+        stream: &'a Labels,
+        metadata: &[(&'a str, &'a str)],
+    ) -> Option<EntryState<'a>> {
         let mut entry = EntryState {
             ts_ns,
             line: Cow::Borrowed(line),
@@ -212,7 +224,7 @@ impl Pipeline {
                 return None;
             }
         }
-        Some(finish(entry))
+        Some(entry)
     }
 
     /// Like [`Pipeline::process`], for callers that keep the stream labels
@@ -238,17 +250,7 @@ impl Pipeline {
                     .collect(),
             });
         }
-        let mut entry = EntryState {
-            ts_ns,
-            line: Cow::Borrowed(line),
-            labels: LabelSet::new(stream, metadata),
-            value: None,
-        };
-        for stage in &self.stages {
-            if !stage.process(&mut entry) {
-                return None;
-            }
-        }
+        let entry = self.run_stages(ts_ns, line, stream, metadata)?;
         let line = match entry.line {
             Cow::Owned(text) => Some(text),
             Cow::Borrowed(_) => None,
